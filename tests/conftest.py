@@ -1,5 +1,6 @@
 """Shared fixtures: real Redis and real databases, each test isolated and cleaned up."""
 from __future__ import annotations
+pytest_plugins = ["tests.fakes.fixtures"]
 
 import os
 import uuid

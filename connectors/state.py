@@ -1,0 +1,222 @@
+"""Small per-conversation state shared by the messaging connectors.
+
+Two things must survive between webhook calls: which deliveries were already handled (Twilio and
+Telegram both re-deliver a webhook they think failed) and which buttons the assistant offered last
+(WhatsApp has no real buttons, the citizen answers "2"). With ``REDIS_URL`` set the state lives in
+Redis, so every Rasa worker and restart sees it; without it (the embedded default) it lives in
+memory, which is good enough for one process.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+
+import redis
+import redis.asyncio
+
+logger = logging.getLogger(__name__)
+
+#: Twilio retries for minutes, Telegram for up to a day: remember deliveries a little longer.
+DEDUPE_TTL_SECONDS = 26 * 60 * 60
+#: Buttons are only meaningful while the citizen can still answer (WhatsApp's 24-hour window).
+BUTTONS_TTL_SECONDS = 24 * 60 * 60
+
+Button = Dict[str, Any]
+T = TypeVar("T")
+
+
+class LoopLocal(Generic[T]):
+    """One object per running event loop.
+
+    asyncio clients (redis.asyncio, PTB's httpx) hold connections bound to the loop that opened
+    them; Rasa runs one loop, but scripts sending through ``connectors.outbound`` may use others.
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._items: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            item = self._items.get(loop)
+            if item is None:
+                item = self._items[loop] = self._factory()
+            return item
+
+    def pop(self) -> Optional[T]:
+        """Forget (and return) the object of the running loop, e.g. to close it."""
+        with self._lock:
+            return self._items.pop(asyncio.get_running_loop(), None)
+
+
+def _conversation_key(conversation: str) -> str:
+    """Redis keys without phone numbers: anyone with access to Redis should not read them."""
+    return hashlib.sha256(conversation.encode("utf-8")).hexdigest()[:32]
+
+
+class ConversationState:
+    """Interface of the two stores; see ``MemoryState`` and ``RedisState``."""
+
+    async def first_delivery(self, channel: str, delivery_id: str) -> bool:
+        """True the first time a delivery id is seen (within the TTL), False for a re-delivery."""
+        raise NotImplementedError
+
+    async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
+        raise NotImplementedError
+
+    async def offered_buttons(self, conversation: str) -> List[Button]:
+        """The buttons offered last, left in place (Telegram keyboards stay clickable)."""
+        raise NotImplementedError
+
+    async def take_buttons(self, conversation: str) -> List[Button]:
+        """The buttons offered last, forgotten at once: any answer closes that question."""
+        raise NotImplementedError
+
+
+class _ExpiringDict:
+    """A dict whose entries expire; one TTL per dict, so insertion order is expiry order."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._items: "OrderedDict[str, Tuple[float, Any]]" = OrderedDict()
+
+    def _purge(self) -> None:
+        now = self._clock()
+        while self._items:
+            key, (expires, _) = next(iter(self._items.items()))
+            if expires > now:
+                return
+            del self._items[key]
+
+    def get(self, key: str) -> Any:
+        self._purge()
+        entry = self._items.get(key)
+        return entry[1] if entry else None
+
+    def set(self, key: str, value: Any) -> None:
+        self._purge()
+        self._items.pop(key, None)
+        self._items[key] = (self._clock() + self._ttl, value)
+
+    def pop(self, key: str) -> Any:
+        self._purge()
+        entry = self._items.pop(key, None)
+        return entry[1] if entry else None
+
+
+class MemoryState(ConversationState):
+    """In-process state for the embedded default (no Redis): lost on restart, not shared."""
+
+    def __init__(
+        self,
+        dedupe_ttl: float = DEDUPE_TTL_SECONDS,
+        buttons_ttl: float = BUTTONS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._seen = _ExpiringDict(dedupe_ttl, clock)
+        self._buttons = _ExpiringDict(buttons_ttl, clock)
+
+    async def first_delivery(self, channel: str, delivery_id: str) -> bool:
+        key = f"{channel}:{delivery_id}"
+        with self._lock:
+            if self._seen.get(key) is not None:
+                return False
+            self._seen.set(key, True)
+            return True
+
+    async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
+        with self._lock:
+            self._buttons.set(conversation, [dict(b) for b in buttons])
+
+    async def offered_buttons(self, conversation: str) -> List[Button]:
+        with self._lock:
+            return list(self._buttons.get(conversation) or [])
+
+    async def take_buttons(self, conversation: str) -> List[Button]:
+        with self._lock:
+            return list(self._buttons.pop(conversation) or [])
+
+
+class RedisState(ConversationState):
+    """State in Redis, shared by all workers. Redis trouble degrades, never drops a message:
+    a delivery counts as new and buttons are simply not remembered."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "gentinfo",
+        dedupe_ttl: int = DEDUPE_TTL_SECONDS,
+        buttons_ttl: int = BUTTONS_TTL_SECONDS,
+    ) -> None:
+        self._prefix = prefix
+        self._dedupe_ttl = dedupe_ttl
+        self._buttons_ttl = buttons_ttl
+        self._clients: LoopLocal[redis.asyncio.Redis] = LoopLocal(
+            lambda: redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        )
+
+    def _buttons_key(self, conversation: str) -> str:
+        return f"{self._prefix}:buttons:{_conversation_key(conversation)}"
+
+    async def first_delivery(self, channel: str, delivery_id: str) -> bool:
+        key = f"{self._prefix}:seen:{channel}:{delivery_id}"
+        try:
+            return bool(await self._clients.get().set(key, 1, nx=True, ex=self._dedupe_ttl))
+        except redis.RedisError as error:
+            logger.warning("Redis unavailable for de-duplication, handling delivery anyway: %s", error)
+            return True
+
+    async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
+        value = json.dumps(buttons, ensure_ascii=False)
+        try:
+            await self._clients.get().set(self._buttons_key(conversation), value, ex=self._buttons_ttl)
+        except redis.RedisError as error:
+            logger.warning("Redis unavailable, offered buttons not remembered: %s", error)
+
+    async def _read(self, conversation: str, delete: bool) -> List[Button]:
+        client = self._clients.get()
+        key = self._buttons_key(conversation)
+        try:
+            raw = await (client.getdel(key) if delete else client.get(key))
+        except redis.RedisError as error:
+            logger.warning("Redis unavailable, offered buttons unknown: %s", error)
+            return []
+        return json.loads(raw) if raw else []
+
+    async def offered_buttons(self, conversation: str) -> List[Button]:
+        return await self._read(conversation, delete=False)
+
+    async def take_buttons(self, conversation: str) -> List[Button]:
+        return await self._read(conversation, delete=True)
+
+    async def close(self) -> None:
+        """Close the running loop's connections (tests, short-lived scripts)."""
+        client = self._clients.pop()
+        if client is not None:
+            await client.close()
+
+
+_default: Dict[Optional[str], ConversationState] = {}
+_default_lock = threading.Lock()
+
+
+def default_state() -> ConversationState:
+    """The process-wide store: Redis when ``REDIS_URL`` is set, else memory."""
+    url = os.environ.get("REDIS_URL") or None
+    with _default_lock:
+        if url not in _default:
+            _default[url] = RedisState(url) if url else MemoryState()
+            logger.info("Connector state in %s", "Redis" if url else "memory (no REDIS_URL)")
+        return _default[url]

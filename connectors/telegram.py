@@ -1,0 +1,369 @@
+"""Telegram through python-telegram-bot, as a Rasa input and output channel.
+
+Telegram posts each update to ``/webhooks/telegram/webhook`` with the secret token we registered
+(``X-Telegram-Bot-Api-Secret-Token``); replies go out with PTB's ``Bot`` in HTML parse mode.
+Secrets come from the environment; without them the channel mounts and answers 503.
+
+Register the webhook once per deployment::
+
+    python -m connectors.telegram set-webhook
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import TelegramError
+
+from connectors import outbound
+from connectors.replies import (
+    EMPTY_MESSAGE,
+    EXPIRED_CHOICE,
+    TOO_LONG,
+    Content,
+    chosen_payload,
+    clip_input,
+    location_answer,
+    mask,
+    split_text,
+    unreadable_content,
+)
+from connectors.state import ConversationState, LoopLocal, default_state
+
+logger = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+PREFIX = "telegram"
+WEBHOOK_PATH = "/webhooks/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+#: An update is a few KB; photos and files arrive as ids, never as bytes.
+MAX_REQUEST_BYTES = 256 * 1024
+#: Telegram's limit for ``callback_data``; longer payloads travel as "#<button number>".
+CALLBACK_DATA_BYTES = 64
+#: Telegram needs a text above a keyboard.
+CHOOSE = "Maak een keuze."
+#: Rasa's greet intent, sent for Telegram's /start.
+GREET = "/greet"
+_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str
+    webhook_secret: str
+    api_base_url: Optional[str] = None  # PTB's base_url: token appended, or "{token}" replaced
+    public_url: Optional[str] = None  # only needed to register the webhook
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Optional["TelegramSettings"]:
+        """The settings, or None (with a warning) when the token or secret is missing."""
+        missing = [name for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET") if not environ.get(name)]
+        if missing:
+            logger.warning("Telegram channel not configured (missing %s): it answers 503", ", ".join(missing))
+            return None
+        return cls(
+            token=environ["TELEGRAM_BOT_TOKEN"],
+            webhook_secret=environ["TELEGRAM_WEBHOOK_SECRET"],
+            api_base_url=environ.get("TELEGRAM_API_BASE_URL") or None,
+            public_url=(environ.get("GENTINFO_PUBLIC_URL") or "").rstrip("/") or None,
+        )
+
+    def new_bot(self) -> Bot:
+        if self.api_base_url:
+            return Bot(self.token, base_url=self.api_base_url)
+        return Bot(self.token)
+
+
+class TelegramBots:
+    """One initialised PTB ``Bot`` per event loop for one configuration.
+
+    PTB's httpx client belongs to the loop it was opened on; Rasa uses one loop, scripts sending
+    through ``connectors.outbound`` may run their own.
+    """
+
+    def __init__(self, settings: TelegramSettings) -> None:
+        self._settings = settings
+        self._bots: LoopLocal[Tuple[Bot, asyncio.Lock]] = LoopLocal(lambda: (settings.new_bot(), asyncio.Lock()))
+
+    async def get(self) -> Bot:
+        bot, lock = self._bots.get()
+        async with lock:
+            await bot.initialize()  # returns at once when done before
+        return bot
+
+    async def close(self) -> None:
+        """Shut down the running loop's bot (server stop)."""
+        entry = self._bots.pop()
+        if entry is not None:
+            await entry[0].shutdown()
+
+
+def _chat_id(recipient_id: Text) -> str:
+    """``telegram:42`` (Rasa's sender id) or ``42`` (outbound) -> ``42``."""
+    return recipient_id[len(PREFIX) + 1:] if recipient_id.startswith(f"{PREFIX}:") else recipient_id
+
+
+class TelegramOutput(OutputChannel):
+    """Sends Rasa responses with PTB's ``Bot``: escaped HTML, inline keyboards for buttons."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return PREFIX
+
+    def __init__(self, bots: TelegramBots, state: ConversationState) -> None:
+        self._bots = bots
+        self._state = state
+
+    async def _call(self, method: str, recipient_id: Text, **kwargs: Any) -> None:
+        """One Bot API call. Failures (citizen blocked the bot, network) are logged, not raised, so
+        that Rasa still saves the conversation."""
+        chat = _chat_id(recipient_id)
+        try:
+            bot = await self._bots.get()
+            await getattr(bot, method)(chat_id=chat, **kwargs)
+        except TelegramError as error:
+            logger.error("Telegram %s to %s failed: %s", method, mask(f"{PREFIX}:{chat}"), error)
+
+    async def _send_text(self, recipient_id: Text, text: Text, reply_markup: Optional[InlineKeyboardMarkup]) -> None:
+        parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH) or ([CHOOSE] if reply_markup else [])
+        for index, part in enumerate(parts):
+            markup = reply_markup if index == len(parts) - 1 else None  # keyboard under the last part
+            await self._call(
+                "send_message", recipient_id, text=html.escape(part, quote=False), parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send_text(recipient_id, text, None)
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """One button per row (titles are long in Dutch). Buttons are remembered so that a payload
+        too long for ``callback_data`` can travel as its number."""
+        conversation = outbound.conversation_id(PREFIX, _chat_id(recipient_id))
+        await self._state.remember_buttons(conversation, [dict(b) for b in buttons])
+        rows = []
+        for number, button in enumerate(buttons, start=1):
+            payload = str(button.get("payload", ""))
+            data = payload if 0 < len(payload.encode("utf-8")) <= CALLBACK_DATA_BYTES else f"#{number}"
+            rows.append([InlineKeyboardButton(str(button.get("title", "")), callback_data=data)])
+        await self._send_text(recipient_id, text, InlineKeyboardMarkup(rows))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._call("send_photo", recipient_id, photo=image)
+
+    async def send_attachment(self, recipient_id: Text, attachment: Text, **kwargs: Any) -> None:
+        if str(attachment).startswith(("https://", "http://")):
+            await self._call("send_document", recipient_id, document=attachment)
+        else:
+            await self.send_text_message(recipient_id, str(attachment))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        """Rasa's default would show the raw JSON to the citizen."""
+        logger.warning("custom message is not sent on Telegram")
+
+
+def _unreadable_kind(message: Message) -> Optional[Content]:
+    if message.voice or message.audio or message.video_note:
+        return Content.voice
+    if message.photo:
+        return Content.image
+    if message.sticker:
+        return Content.sticker
+    if message.video or message.animation:
+        return Content.video
+    if message.document:
+        return Content.document
+    if message.contact:
+        return Content.contact
+    return None
+
+
+class TelegramInput(InputChannel):
+    """Receives Telegram webhook updates; only requests with our secret token reach the assistant."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return PREFIX
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        """Secrets come from the environment; ``credentials.yml`` only switches the channel on."""
+        return cls(TelegramSettings.from_env())
+
+    def __init__(self, settings: Optional[TelegramSettings], state: Optional[ConversationState] = None) -> None:
+        self.settings = settings
+        self.state = state or default_state()
+        self.bots = TelegramBots(settings) if settings else None
+        self._output = TelegramOutput(self.bots, self.state) if self.bots else None
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return self._output
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("gentinfo_telegram_webhook", __name__)
+
+        @webhook.listener("after_server_stop")
+        async def close_bot(*_: Any) -> None:
+            if self.bots is not None:
+                await self.bots.close()
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.settings else "not configured"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if self.settings is None or self._output is None:
+                logger.warning("Telegram webhook called, but the channel is not configured")
+                return response.text("Telegram channel not configured", status=503)
+            secret = request.headers.get(SECRET_HEADER, "")
+            if not hmac.compare_digest(secret.encode("utf-8"), self.settings.webhook_secret.encode("utf-8")):
+                logger.warning("Telegram webhook with a missing or wrong secret token refused")
+                return response.text("invalid secret token", status=403)
+            if len(request.body or b"") > MAX_REQUEST_BYTES:
+                return response.text("request too large", status=413)
+            try:
+                bot = await self.bots.get()  # type: ignore[union-attr]
+            except TelegramError as error:
+                logger.error("Telegram Bot API unavailable, update left for Telegram to retry: %s", error)
+                return response.text("Telegram API unavailable", status=503)
+            try:
+                data = json.loads(request.body)
+                if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                    raise ValueError("not an update")
+                update = Update.de_json(data, bot)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                return response.text("not a Telegram update", status=400)
+            if await self.state.first_delivery(PREFIX, str(update.update_id)):
+                await self._handle(update, on_new_message)
+            else:
+                logger.info("Telegram update %s delivered again, ignored", update.update_id)
+            return response.text("ok")
+
+        return webhook
+
+    async def _handle(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        assert self._output is not None and self.bots is not None
+        output = self._output
+        chat = update.effective_chat or update.effective_user
+        if chat is None:
+            return  # e.g. a poll or a chat-member change: nothing to answer
+        conversation = outbound.conversation_id(PREFIX, str(chat.id))
+        user = update.effective_user
+        metadata = {"language_code": user.language_code} if user and user.language_code else None
+
+        async def ask(text: str) -> None:
+            await on_new_message(
+                UserMessage(text, output, conversation, input_channel=self.name(),
+                            message_id=str(update.update_id), metadata=metadata)
+            )
+
+        if update.callback_query is not None:
+            query = update.callback_query
+            bot = await self.bots.get()
+            try:
+                await bot.answer_callback_query(query.id)  # stops the button's loading spinner
+            except TelegramError as error:
+                logger.warning("answerCallbackQuery failed: %s", error)
+            logger.info("Telegram button from %s", mask(conversation))
+            payload = query.data or ""
+            if payload.startswith("#") and payload[1:].isdigit():
+                payload = chosen_payload(payload[1:], await self.state.offered_buttons(conversation), by_number=True) or ""
+                if not payload:
+                    await output.send_text_message(conversation, EXPIRED_CHOICE)
+                    return
+            await ask(payload)
+            return
+
+        message = update.message or update.edited_message
+        if message is None:
+            return  # update kinds we did not subscribe to
+        text = (message.text or message.caption or "").strip()
+        logger.info("Telegram update %s from %s", update.update_id, mask(conversation))
+        logger.debug("Telegram text from %s: %r", conversation, text)
+
+        start = _START.match(text)
+        if start:
+            await ask(GREET)
+            if start.group(1):  # deep link t.me/<bot>?start=afspraak_reispas
+                await ask(start.group(1).replace("_", " ").replace("-", " "))
+            return
+
+        place = message.location or (message.venue.location if message.venue else None)
+        kind = _unreadable_kind(message)
+        if place is not None:
+            await output.send_text_message(conversation, location_answer(place.latitude, place.longitude))
+            if not text:
+                return
+        elif kind is not None:
+            await output.send_text_message(conversation, unreadable_content(kind, has_text=bool(text)))
+            if not text:
+                return
+        elif not text:
+            await output.send_text_message(conversation, EMPTY_MESSAGE)
+            return
+
+        text, clipped = clip_input(text)
+        if clipped:
+            await output.send_text_message(conversation, TOO_LONG)
+        await ask(text)
+
+
+_bots_by_settings: Dict[TelegramSettings, TelegramBots] = {}
+
+
+def _output_from_env() -> OutputChannel:
+    """Outbound factory: one set of bots per configuration, reused across sends."""
+    settings = TelegramSettings.from_env()
+    if settings is None:
+        raise outbound.UnknownChannel("Telegram channel not configured (TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)")
+    bots = _bots_by_settings.setdefault(settings, TelegramBots(settings))
+    return TelegramOutput(bots, default_state())
+
+
+outbound.register(PREFIX, _output_from_env)
+
+
+async def set_webhook(settings: TelegramSettings) -> str:
+    """Register ``<GENTINFO_PUBLIC_URL>/webhooks/telegram/webhook`` with our secret token."""
+    if not settings.public_url:
+        raise SystemExit("GENTINFO_PUBLIC_URL is not set: Telegram needs the public https URL of the assistant")
+    url = settings.public_url + WEBHOOK_PATH
+    async with settings.new_bot() as bot:
+        await bot.set_webhook(url=url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES)
+    return url
+
+
+def main(argv: List[str]) -> int:
+    if argv != ["set-webhook"]:
+        print("usage: python -m connectors.telegram set-webhook", file=sys.stderr)
+        return 2
+    settings = TelegramSettings.from_env()
+    if settings is None:
+        print("set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET first", file=sys.stderr)
+        return 1
+    url = asyncio.run(set_webhook(settings))
+    print(f"Telegram webhook set to {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
