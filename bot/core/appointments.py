@@ -17,15 +17,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Set, Tuple, Union, runtime_checkable
+from typing import Callable, Dict, Iterable, List, Optional, Protocol, Set, Tuple, Union, runtime_checkable
 
 import holidays
 import yaml
 from pydantic import BaseModel, conint, root_validator
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Table, delete,
+from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, delete,
                         insert, select, update)
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
@@ -248,6 +248,8 @@ class AppointmentBook(Protocol):
 
     def cancel(self, reference: str, contact: str) -> Booking: ...
 
+    def closed_reason(self, location_id: str, day: date) -> Optional[str]: ...
+
 
 # -- storage --------------------------------------------------------------------------------------
 appointments = Table(
@@ -271,7 +273,6 @@ appointments = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="ck_appointments_contact"),
-    Index("ix_appointments_desk_time", "location_id", "desk_group", "starts_at"),
 )
 
 #: One row per grid unit of desk time an active booking holds; the primary key forbids overlap.
@@ -419,8 +420,8 @@ class SqlAppointmentBook:
         """Book a free desk for the slot; SlotTaken when every desk is gone, InvalidContact/InvalidName
         for bad details. At least one of phone and e-mail is required."""
         name = _clean_name(name)
-        phone = normalise_phone(phone) if phone else None
-        email = normalise_email(email) if email else None
+        phone = normalise_phone(phone) if phone and phone.strip() else None
+        email = normalise_email(email) if email and email.strip() else None
         if not phone and not email:
             raise InvalidContact(ContactKind.phone, "no phone or e-mail given")
         slot, group, desks = self._checked(slot)
@@ -625,8 +626,7 @@ def describe_slot(slot: Slot, catalogue: Catalogue, with_location: bool = False)
 
 def booking_summary_nl(booking: Booking, catalogue: Catalogue) -> str:
     """The confirmation a citizen reads after booking or moving an appointment (B1, "u")."""
-    product, location = catalogue.product(booking.product_id), catalogue.location(booking.location_id)
-    assert product and location, "booking of a product or location that left the catalogue"
+    product, location = _catalogue_entries(booking, catalogue)
     lines = [f"Uw afspraak voor {product.name} staat vast: {format_moment(booking.starts_at)}.",
              f"Waar: {location.name}, {location.address} ({product.desk}).",
              f"Uw afspraaknummer is {booking.reference}. Dat hebt u nodig om de afspraak te verplaatsen of te annuleren."]
@@ -642,8 +642,7 @@ def to_ics(booking: Booking, catalogue: Optional[Catalogue] = None, now: Optiona
     new file replaces the old event in the citizen's calendar.
     """
     catalogue = catalogue or get_catalogue()
-    product, location = catalogue.product(booking.product_id), catalogue.location(booking.location_id)
-    assert product and location, "booking of a product or location that left the catalogue"
+    product, location = _catalogue_entries(booking, catalogue)
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     description = [f"Afspraaknummer: {booking.reference}", f"Balie: {product.desk}"]
     if product.bring:
@@ -670,6 +669,13 @@ def to_ics(booking: Booking, catalogue: Optional[Catalogue] = None, now: Optiona
         "END:VEVENT", "END:VCALENDAR",
     ]
     return "".join(_ics_fold(line) + "\r\n" for line in lines)
+
+
+def _catalogue_entries(booking: Booking, catalogue: Catalogue) -> Tuple[Product, Location]:
+    product, location = catalogue.product(booking.product_id), catalogue.location(booking.location_id)
+    if product is None or location is None:
+        raise NotBookable(f"{booking.reference}: product or location left the catalogue")
+    return product, location
 
 
 def _ics_time(moment: datetime) -> str:
