@@ -1,16 +1,21 @@
 """Shared fixtures: real Redis and real databases, each test isolated and cleaned up."""
 from __future__ import annotations
-pytest_plugins = ["tests.fakes.fixtures"]
 
 import os
 import uuid
-from typing import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.core import db
+
+if TYPE_CHECKING:
+    from tests.assistant import Assistant
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Tests use their own Redis database index so they never touch data of a running assistant.
@@ -67,3 +72,30 @@ def redis_url() -> Iterator[str]:
     yield TEST_REDIS_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The assistant's model, trained once when the data changed (Rasa's fingerprint cache)."""
+    from bot.model import ensure_model
+
+    return ensure_model()
+
+
+@pytest.fixture(scope="session")
+def assistant(request: pytest.FixtureRequest, trained_model, tmp_path_factory) -> Iterator["Assistant"]:
+    """The real assistant (Rasa server + action server) with every channel pointed at local fakes."""
+    from tests.assistant import start_assistant
+
+    env = {
+        "GENTINFO_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('assistant') / 'gentinfo.db'}",
+        "REDIS_URL": TEST_REDIS_URL,
+    }
+    for fake in ("fake_twilio", "fake_telegram"):
+        try:
+            env.update(request.getfixturevalue(fake).env())
+        except pytest.FixtureLookupError:
+            pass
+    running = start_assistant(trained_model, env)
+    yield running
+    running.stop()
