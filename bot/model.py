@@ -19,8 +19,10 @@ def latest_model(directory: Path = MODELS) -> Optional[Path]:
     return models[-1] if models else None
 
 
-def ensure_model(directory: Path = MODELS) -> Path:
-    """Path of an up-to-date trained model, training one if needed."""
+def ensure_model(directory: Path = MODELS, quiet: bool = False) -> Path:
+    """Path of an up-to-date trained model, training one if needed (``quiet``: log to models/train.log)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = (directory / "train.log").open("w") if quiet else None
     subprocess.run(
         [
             sys.executable, "-m", "rasa", "train",
@@ -31,6 +33,8 @@ def ensure_model(directory: Path = MODELS) -> Path:
         ],
         cwd=ROOT,
         check=True,
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
     )
     model = latest_model(directory)
     if model is None:

@@ -14,7 +14,9 @@ from bot.core import answers
 from bot.core.catalogue import get_catalogue
 
 
-class _ContactAction(Action):
+class _ContactReply:
+    """Mixin, not an Action itself: rasa-sdk registers every Action subclass it finds."""
+
     intro: str = ""
 
     async def run(
@@ -24,36 +26,32 @@ class _ContactAction(Action):
         return []
 
 
-class ActionBookAppointment(_ContactAction):
+class ActionBookAppointment(_ContactReply, Action):
     intro = "Een afspraak maken kan via stad.gent/afspraak of telefonisch."
 
     def name(self) -> Text:
         return "action_book_appointment"
 
 
-class ActionManageAppointment(_ContactAction):
+class ActionManageAppointment(_ContactReply, Action):
     intro = "Uw afspraak bekijken, verplaatsen of annuleren kan via de link in uw bevestiging of telefonisch."
 
     def name(self) -> Text:
         return "action_manage_appointment"
 
 
-class ActionKafkaSuggestion(_ContactAction):
+class ActionKafkaSuggestion(_ContactReply, Action):
     intro = "Bedankt voor uw idee om de stad eenvoudiger te maken! U kunt het doorgeven aan Gentinfo."
 
     def name(self) -> Text:
         return "action_kafka_suggestion"
 
 
-class ActionKafkaStatus(_ContactAction):
+class ActionKafkaStatus(_ContactReply, Action):
     intro = "Voor de status van uw melding kunt u terecht bij Gentinfo."
 
     def name(self) -> Text:
         return "action_kafka_status"
 
 
-class ActionHumanHandoff(_ContactAction):
-    intro = "U wilt graag een medewerker spreken."
-
-    def name(self) -> Text:
-        return "action_human_handoff"
+# action_human_handoff: see bot/actions/handoff.py (human handoff).
