@@ -29,7 +29,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import TelegramError
 
-from connectors import outbound
+from connectors import gate, outbound  # gate: human handoff
 from connectors.replies import (
     EMPTY_MESSAGE,
     EXPIRED_CHOICE,
@@ -218,6 +218,7 @@ class TelegramInput(InputChannel):
         return self._output
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = gate.guard(on_new_message)  # human handoff: held conversations reach the agent
         webhook = Blueprint("gentinfo_telegram_webhook", __name__)
 
         @webhook.listener("after_server_stop")

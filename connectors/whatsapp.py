@@ -28,7 +28,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from connectors import outbound
+from connectors import gate, outbound  # gate: human handoff
 from connectors.replies import (
     EMPTY_MESSAGE,
     TOO_LONG,
@@ -233,6 +233,7 @@ class WhatsAppInput(InputChannel):
         return f"{self.settings.public_url}{request.path}{query}"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = gate.guard(on_new_message)  # human handoff: held conversations reach the agent
         webhook = Blueprint("gentinfo_whatsapp_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

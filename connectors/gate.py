@@ -1,0 +1,81 @@
+"""The handoff gate: in front of Rasa, every input channel asks it before the assistant answers.
+
+While a Gentinfo agent has (or is about to take) a conversation, the assistant keeps quiet: the
+citizen's message goes to the agent's transcript in Redis and not to Rasa. "stop" leaves the queue
+(or the agent) and is then answered by the assistant as usual. Outside agents' hours, after the
+assistant offered it, the next message is kept as the message for the agents.
+
+Connectors wrap the ``on_new_message`` Rasa gives their blueprint::
+
+    on_new_message = gate.guard(on_new_message)
+
+Without ``REDIS_URL`` there is no handoff, and the gate lets everything through. When Redis fails the
+gate also lets the message through: an answer from the assistant beats a message lost.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Optional
+
+import redis
+from rasa.core.channels.channel import UserMessage
+
+from bot.core import handoff
+
+logger = logging.getLogger(__name__)
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+BACK_WITH_ASSISTANT = "U praat weer met de digitale assistent."
+MESSAGE_LEFT = (
+    "Bedankt, uw bericht is bewaard. Een medewerker van Gentinfo leest het zodra we weer open zijn "
+    "({when}) en antwoordt u hier. "
+    "Hebt u intussen een andere vraag? Dan help ik u graag."
+)
+
+
+async def admit(message: UserMessage, store: Optional[handoff.HandoffStore] = None) -> bool:
+    """True when Rasa should handle ``message``; otherwise the gate has dealt with it."""
+    store = store or handoff.default_store()
+    conversation, text = message.sender_id, message.text or ""
+    if store is None or not conversation:
+        return True
+    try:
+        decision = await store.citizen_message(conversation, text)
+    except redis.RedisError as error:
+        logger.warning("handoff gate: Redis unavailable, the assistant answers: %s", error)
+        return True
+    if decision.action == "stopped":
+        await _say(message, BACK_WITH_ASSISTANT)
+    elif decision.action == "message_left":
+        await _say(message, MESSAGE_LEFT.format(when=_next_opening_text(store)))
+    if decision.action != "pass":
+        logger.info("handoff gate: %s message of handoff %s", decision.action, decision.handoff_id)
+    return decision.to_assistant
+
+
+def guard(on_new_message: OnNewMessage, store: Optional[handoff.HandoffStore] = None) -> OnNewMessage:
+    """``on_new_message`` behind the gate: the one line each connector adds."""
+
+    async def gated(message: UserMessage) -> Any:
+        if await admit(message, store):
+            return await on_new_message(message)
+        return None
+
+    return gated
+
+
+def _next_opening_text(store: handoff.HandoffStore) -> str:
+    now = datetime.now(handoff.CITY_TZ)
+    moment = store.config.next_opening(now)
+    return handoff.when_text(moment, now) if moment else "zo snel mogelijk"
+
+
+async def _say(message: UserMessage, text: str) -> None:
+    if message.output_channel is None:
+        return
+    try:
+        await message.output_channel.send_text_message(message.sender_id, text)
+    except Exception as error:  # noqa: BLE001 - a failed notice must not stop the answer
+        logger.warning("handoff gate: notice not sent: %s", error)
