@@ -31,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.if_missing and (args.out / "meta.json").exists():
         return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     build().to_disk(args.out)
     print(f"spaCy pipeline written to {args.out}")
 
