@@ -14,33 +14,50 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 
 
+class TrainingFailed(RuntimeError):
+    """``rasa train`` failed; the message carries the end of its log."""
+
+
 def latest_model(directory: Path = MODELS) -> Optional[Path]:
     models = sorted(directory.glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
     return models[-1] if models else None
 
 
-def ensure_model(directory: Path = MODELS, quiet: bool = False) -> Path:
-    """Path of an up-to-date trained model, training one if needed (``quiet``: log to models/train.log)."""
+def ensure_model(directory: Path = MODELS) -> Path:
+    """Path of an up-to-date trained model, training one if needed (log: ``<directory>/train.log``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    log = (directory / "train.log").open("w") if quiet else None
-    subprocess.run(
-        [
-            sys.executable, "-m", "rasa", "train",
-            "--data", str(ROOT / "bot" / "data"),
-            "--domain", str(ROOT / "domain.yml"),
-            "--config", str(ROOT / "config.yml"),
-            "--out", str(directory),
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-    )
+    log_path = directory / "train.log"
+    with log_path.open("w") as log:
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "rasa", "train",
+                "--data", str(ROOT / "bot" / "data"),
+                "--domain", str(ROOT / "domain.yml"),
+                "--config", str(ROOT / "config.yml"),
+                "--out", str(directory),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+        raise TrainingFailed(f"rasa train failed (full log: {log_path}):\n{tail}")
     model = latest_model(directory)
     if model is None:
-        raise RuntimeError(f"rasa train wrote no model to {directory}")
+        raise TrainingFailed(f"rasa train wrote no model to {directory}")
     return model
 
 
+def main() -> int:
+    print(f"Checking the model (training when the data changed; log: {MODELS / 'train.log'})", file=sys.stderr)
+    try:
+        print(ensure_model())
+    except TrainingFailed as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(ensure_model())
+    sys.exit(main())

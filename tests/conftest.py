@@ -79,7 +79,7 @@ def trained_model() -> Path:
     """The assistant's model, trained once when the data changed (Rasa's fingerprint cache)."""
     from bot.model import ensure_model
 
-    return ensure_model(quiet=True)
+    return ensure_model()
 
 
 @pytest.fixture(scope="session")
