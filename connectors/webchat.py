@@ -47,7 +47,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from connectors import outbound
+from connectors import gate, outbound  # gate: human handoff
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +416,7 @@ class WebChatInput(InputChannel):
         return WebChatOutput()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = gate.guard(on_new_message)  # human handoff: held conversations reach the agent
         webchat = Blueprint("webchat_webhook", __name__)
         assets = {
             "widget.js": _Asset(ASSETS / "widget.js", "application/javascript; charset=utf-8"),
