@@ -192,10 +192,16 @@ class LiveFeed:
                 self._changed.wait(remaining)
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result(5)  # closes the WebSocket
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+async def _cancel_others() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.fixture
