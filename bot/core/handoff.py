@@ -686,12 +686,14 @@ class HandoffStore:
 
     # -- live updates -----------------------------------------------------------------------------
     async def events(self) -> AsyncIterator[Dict[str, Any]]:
-        """Every event published by any process, until cancelled. Its own connection (no timeout)."""
+        """Every event published by any process, until cancelled. Its own connection (no timeout).
+        Starts with ``{"type": "resync"}`` once subscribed: whatever happened before is not in here."""
         client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=3,
                                               health_check_interval=30)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._key("events"))
+            yield {"type": "resync"}
             while True:
                 message = await pubsub.get_message(timeout=30.0)
                 if message is None:

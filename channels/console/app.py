@@ -350,10 +350,8 @@ def _relay(app: web.Application) -> AsyncIterator[None]:
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as error:
+                # Once subscribed again, the first event ("resync") makes the pages reload what they missed.
                 logger.warning("console: live updates interrupted (%s), reconnecting", error)
-                for socket in list(app[SOCKETS]):  # clients reload what they may have missed
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await socket.send_json({"type": "resync"})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
 
