@@ -8,6 +8,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, latest_intent, now, say
+from bot.actions.handoff import topic_followup
 from bot.core import answers
 from bot.core.catalogue import Catalogue, Location, Product, get_catalogue
 
@@ -58,7 +59,8 @@ class ActionAnswerProduct(Action):
             say(dispatcher, answers.which_product(catalogue, intent if intent in ASPECT_BY_INTENT else "ask_product_info"))
             return []
         say(dispatcher, answers.product_answer(catalogue, product, ASPECT_BY_INTENT.get(intent, "info")))
-        return [SlotSet("product", product.id)]
+        # always-human topics (docs/handoff.md) go to an agent after the general answer
+        return [SlotSet("product", product.id), *topic_followup(product.id)]
 
 
 class ActionOpeningHours(Action):

@@ -24,6 +24,20 @@ WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag"
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
+def check_weekly_hours(value: Dict[str, List[str]]) -> Dict[str, List[str]]:
+    """Validate ``{weekday: ["HH:MM-HH:MM", ...]}`` (opening hours, agents' hours)."""
+    for day, ranges in value.items():
+        if day not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+        for span in ranges:
+            if not _HOURS.match(span):
+                raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM")
+            start, end = span.split("-")
+            if start >= end:
+                raise ValueError(f"{day}: {span!r} ends before it starts")
+    return value
+
+
 class Appointment(str, Enum):
     """Whether a citizen must book before coming to a desk."""
 
@@ -55,18 +69,7 @@ class Location(BaseModel):
     longitude: float
     url: HttpUrl
 
-    @validator("opening_hours")
-    def _hours_well_formed(cls, value: Dict[str, List[str]]) -> Dict[str, List[str]]:
-        for day, ranges in value.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
-            for span in ranges:
-                if not _HOURS.match(span):
-                    raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM")
-                start, end = span.split("-")
-                if start >= end:
-                    raise ValueError(f"{day}: {span!r} ends before it starts")
-        return value
+    _hours_well_formed = validator("opening_hours", allow_reuse=True)(check_weekly_hours)
 
     def hours_on(self, weekday: int) -> List[Tuple[time, time]]:
         """Opening ranges on a weekday (0 = Monday)."""

@@ -44,7 +44,7 @@ import redis.asyncio
 import yaml
 from pydantic import BaseModel, ValidationError, validator
 
-from bot.core.catalogue import WEEKDAYS, get_catalogue
+from bot.core.catalogue import WEEKDAYS, check_weekly_hours, get_catalogue
 from connectors.state import LoopLocal
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ GENTINFO_HOURS: Dict[str, List[str]] = {
     **{day: ["08:00-18:00"] for day in WEEKDAYS[:5]},
     "zaterdag": ["09:00-12:00"],
 }
-_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 _ID = re.compile(r"^[0-9a-f]{24}$")
 MAX_TEXT_CHARS = 4000
 STREAM_MAXLEN = 5000
@@ -117,18 +116,7 @@ class HandoffConfig(BaseModel):
     class Config:
         extra = "forbid"
 
-    @validator("hours")
-    def _hours_well_formed(cls, value: Dict[str, List[str]]) -> Dict[str, List[str]]:
-        for day, spans in value.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
-            for span in spans:
-                if not _HOURS.match(span):
-                    raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM")
-                start, end = span.split("-")
-                if start >= end:
-                    raise ValueError(f"{day}: {span!r} ends before it starts")
-        return value
+    _hours_well_formed = validator("hours", allow_reuse=True)(check_weekly_hours)
 
     @validator("always_human_products")
     def _known_products(cls, value: List[str]) -> List[str]:
