@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot import metrics
 from bot.core import answers
 from bot.core.catalogue import get_catalogue
 
@@ -57,7 +58,9 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        if consecutive_misses(tracker) >= 2:
+        repeated = consecutive_misses(tracker) >= 2
+        metrics.fallback(repeated)
+        if repeated:
             dispatcher.utter_message(
                 text="Het lukt me niet goed om u te begrijpen, sorry. Een medewerker helpt u graag verder.\n"
                 + answers.contact_text(get_catalogue()),

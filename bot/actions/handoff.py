@@ -18,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot import metrics
 from bot.actions.common import latest_intent, now
 from bot.core import answers, handoff
 from bot.core.catalogue import get_catalogue
@@ -128,6 +129,8 @@ class ActionHumanHandoff(Action):
             return []
         logger.info("handoff %s: %s, %s (%s)", queued.handoff.id, reason, queued.handoff.status,
                     "new" if queued.created else "again")
+        if queued.created:
+            metrics.handoff(reason, queued.handoff.status)
         dispatcher.utter_message(text=self.answer(queued, reason, tracker, config, store, moment))
         return []
 

@@ -1,0 +1,478 @@
+"""Operations endpoints of the Rasa server, and what keeps a citizen informed when a part fails.
+
+A Rasa input channel (``credentials.yml``: ``connectors.ops.OpsInput:``) that no citizen talks to:
+
+- ``GET /webhooks/ops/health``: liveness, the process answers (no dependency is checked);
+- ``GET /webhooks/ops/ready``: readiness: the model is loaded, the action server answers ``/health``,
+  Redis answers PING (when ``REDIS_URL`` is set), the database answers ``select 1`` (when
+  ``GENTINFO_DATABASE_URL`` is set); 503 with the reasons otherwise;
+- ``GET /webhooks/ops/metrics``: Prometheus text: messages and latency per channel (an app-wide
+  middleware registered when the server starts), custom action calls, polite error answers and the
+  process' own CPU/memory. The same middleware answers 400 to REST-channel bodies that Rasa's
+  ``RestInput`` would answer with a 500 (a JSON list, a non-text message). The business counters of the actions are on the action server's
+  ``/metrics`` (``bot/action_server.py``): Prometheus scrapes both.
+
+Loading this channel also installs, once per process (``install_safeguards``):
+
+- masking of phone numbers and e-mail addresses in INFO+ logs (``bot/logsafe.py``);
+- a polite Dutch answer when the action server cannot be reached or fails: Rasa 3.6 itself logs the
+  error and says nothing, so the citizen would wait for an answer that never comes;
+- a polite Dutch answer when the conversation store (Redis) fails, instead of an HTTP 500 or silence;
+- retries for Rasa's Redis tracker and lock store connections, so that a Redis restart costs no
+  message (the first command on a dead connection reconnects instead of failing).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import logging
+import os
+import time
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+
+import aiohttp
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import logsafe, metrics
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/webhooks/"
+CHECK_TIMEOUT_SECONDS = 2.0
+#: Also said by the web chat when it fails (connectors/webchat.py); Gentinfo's line is on every page.
+GENTINFO_PHONE = "09 210 10 10"
+SORRY_ACTION_SERVER = (
+    "Sorry, ik kan uw vraag nu even niet beantwoorden door een technisch probleem. "
+    "Probeer het over een paar minuten opnieuw, of bel Gentinfo op {phone}."
+)
+SORRY_STORE = (
+    "Sorry, er ging even iets mis aan onze kant. Stuur uw bericht over een ogenblik gerust opnieuw, "
+    "of bel Gentinfo op {phone}."
+)
+#: Metadata on the polite answers, so that tests and analytics can tell them apart.
+ERROR_METADATA_KEY = "gentinfo_error"
+
+
+def _phone() -> str:
+    try:
+        from bot.core.catalogue import get_catalogue
+
+        return get_catalogue().contact.phone or GENTINFO_PHONE
+    except Exception:  # noqa: BLE001 - the apology must not depend on the catalogue
+        return GENTINFO_PHONE
+
+
+# ------------------------------------------------------------------------------------------------
+# Safeguards (class-level wrappers around three Rasa 3.6 methods; idempotent)
+# ------------------------------------------------------------------------------------------------
+_installed = False
+
+
+def install_safeguards() -> None:
+    """Install the log masking, the polite error answers and the Redis retries (once)."""
+    global _installed
+    logsafe.install()
+    if _installed:
+        return
+    _installed = True
+    _guard_remote_actions()
+    _guard_agent()
+    _retry_redis_stores()
+
+
+#: The action the processor is running right now (one per message task). A remote action called
+#: inside another one (a form's ``validate_<form>``, a custom slot mapping) must fail as usual, so
+#: that its form does not go on with unvalidated values; the outer action then answers politely.
+_TOP_ACTION: "contextvars.ContextVar[Optional[str]]" = contextvars.ContextVar("gentinfo_top_action", default=None)
+
+
+def _polite_action_failure(action_name: str, error: BaseException) -> List[Any]:
+    from rasa.shared.core.events import BotUttered
+
+    metrics.ERROR_ANSWERS.labels(cause="action_server").inc()
+    logger.error("ops.action_server.failed: %s: %s; the citizen gets a polite answer",
+                 action_name, type(error).__name__)
+    return [BotUttered(SORRY_ACTION_SERVER.format(phone=_phone()), metadata={ERROR_METADATA_KEY: "action_server"})]
+
+
+def _guard_remote_actions() -> None:
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+    from rasa.core.actions.loops import LoopAction
+    from rasa.core.processor import MessageProcessor
+
+    original_run_action = MessageProcessor._run_action
+    if getattr(original_run_action, "_gentinfo", False):
+        return
+
+    @functools.wraps(original_run_action)
+    async def _run_action(self: MessageProcessor, action: Any, *args: Any, **kwargs: Any) -> bool:
+        token = _TOP_ACTION.set(action.name())
+        try:
+            return await original_run_action(self, action, *args, **kwargs)
+        finally:
+            _TOP_ACTION.reset(token)
+
+    original_remote = RemoteAction.run
+
+    @functools.wraps(original_remote)
+    async def remote_run(self: RemoteAction, *args: Any, **kwargs: Any) -> List[Any]:
+        try:
+            events = await original_remote(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            metrics.ACTION_CALLS.labels(action=self.name(), outcome="rejected").inc()
+            raise  # e.g. a form's validation refusing the value: Rasa handles it
+        except Exception as error:  # noqa: BLE001 - unreachable, timeout, 4xx/5xx of the action server
+            metrics.ACTION_CALLS.labels(action=self.name(), outcome="failed").inc()
+            if _TOP_ACTION.get() != self.name():
+                raise
+            return _polite_action_failure(self.name(), error)
+        metrics.ACTION_CALLS.labels(action=self.name(), outcome="ok").inc()
+        return events
+
+    original_loop = LoopAction.run
+
+    @functools.wraps(original_loop)
+    async def loop_run(self: LoopAction, *args: Any, **kwargs: Any) -> List[Any]:
+        try:
+            return await original_loop(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            raise
+        except Exception as error:  # noqa: BLE001 - the form's events are dropped: it asks again next turn
+            if _TOP_ACTION.get() != self.name():
+                raise
+            return _polite_action_failure(self.name(), error)
+
+    for function in (_run_action, remote_run, loop_run):
+        function._gentinfo = True  # type: ignore[attr-defined]
+    MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
+    RemoteAction.run = remote_run  # type: ignore[method-assign]
+    LoopAction.run = loop_run  # type: ignore[method-assign]
+
+
+def _guard_agent() -> None:
+    from rasa.core.agent import Agent
+
+    original = Agent.handle_message
+    if getattr(original, "_gentinfo", False):
+        return
+
+    @functools.wraps(original)
+    async def handle_message(self: Agent, message: UserMessage) -> Optional[List[Dict[Text, Any]]]:
+        try:
+            return await original(self, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - lock or tracker store down, a bug: never silence
+            metrics.ERROR_ANSWERS.labels(cause="conversation_store").inc()
+            logger.error("ops.message.failed: %s: %s; the citizen gets a polite answer",
+                         type(error).__name__, error)
+            await _apologise(message)
+            return None
+
+    handle_message._gentinfo = True  # type: ignore[attr-defined]
+    Agent.handle_message = handle_message  # type: ignore[assignment]
+
+
+async def _apologise(message: UserMessage) -> None:
+    channel = message.output_channel
+    if channel is None:
+        return
+    if isinstance(channel, CollectingOutputChannel) and channel.messages:
+        return  # the answer was given; only storing the turn failed
+    try:
+        await channel.send_response(
+            message.sender_id,
+            {"text": SORRY_STORE.format(phone=_phone()), "custom": None,
+             "metadata": {ERROR_METADATA_KEY: "conversation_store"}},
+        )
+    except Exception as error:  # noqa: BLE001
+        logger.error("ops.apology.failed: %s", type(error).__name__)
+
+
+def redis_retry_settings() -> Dict[str, Any]:
+    """Connection settings for Rasa's Redis clients: reconnect and retry a command up to 3 times."""
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
+
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "socket_connect_timeout": 2.0,
+        "health_check_interval": 30,
+    }
+
+
+def _retry_redis_stores() -> None:
+    from rasa.core.lock_store import RedisLockStore
+    from rasa.core.tracker_store import RedisTrackerStore
+
+    for store_class in (RedisTrackerStore, RedisLockStore):
+        original = store_class.__init__
+        if getattr(original, "_gentinfo", False):
+            continue
+
+        def make_init(original_init: Callable[..., None]) -> Callable[..., None]:
+            @functools.wraps(original_init)
+            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+                original_init(self, *args, **kwargs)
+                pool_kwargs = self.red.connection_pool.connection_kwargs
+                pool_kwargs.update(redis_retry_settings())
+                # Rasa's tracker store has no socket timeout: a hung Redis would hang the server.
+                if not pool_kwargs.get("socket_timeout"):
+                    pool_kwargs["socket_timeout"] = 5.0
+
+            __init__._gentinfo = True  # type: ignore[attr-defined]
+            return __init__
+
+        store_class.__init__ = make_init(original)  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------------------------
+# Metrics middleware
+# ------------------------------------------------------------------------------------------------
+_START = "gentinfo_started"
+
+
+def _channel_of(request: Request) -> Tuple[str, bool]:
+    """(channel or area, is a message): ``POST /webhooks/<channel>/webhook`` is a message."""
+    path = request.path
+    if not path.startswith(PREFIX):
+        return "rasa_api", False
+    parts = path[len(PREFIX):].split("/")
+    if getattr(request, "route", None) is None:
+        return "unmatched", False
+    channel = parts[0] or "unknown"
+    return channel, request.method == "POST" and len(parts) >= 2 and parts[1] == "webhook"
+
+
+
+
+async def _observe(request: Request, response_: HTTPResponse) -> None:
+    try:
+        channel, is_message = _channel_of(request)
+        status = str(getattr(response_, "status", 0))
+        if is_message:
+            metrics.MESSAGES.labels(channel=channel, status=status).inc()
+            started = getattr(request.ctx, _START, None)
+            if started is not None:
+                metrics.MESSAGE_SECONDS.labels(channel=channel).observe(time.perf_counter() - started)
+        elif channel != "ops":
+            metrics.HTTP_REQUESTS.labels(area=channel, status=status).inc()
+    except Exception as error:  # noqa: BLE001 - metrics never break a response
+        logger.debug("ops.metrics.failed: %s", error)
+
+
+REST_WEBHOOK = "/webhooks/rest/webhook"
+#: A REST message is a sender id and a text; far more is not a message.
+REST_MAX_BYTES = 64 * 1024
+
+
+def _rest_problem(request: Request) -> Optional[Tuple[int, str]]:
+    """Why a request to Rasa's REST channel cannot be a message, or None.
+
+    Rasa 3.6's ``RestInput`` calls ``request.json.get(...)`` and answers 500 to a JSON list, a
+    number or a non-text ``message``; this check turns those into a 400 before they reach it.
+    """
+    body = request.body or b""
+    if len(body) > REST_MAX_BYTES:
+        return 413, "request too large"
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return 400, "body must be a JSON object"
+    if not isinstance(payload, dict):
+        return 400, "body must be a JSON object"
+    if not isinstance(payload.get("message"), str):
+        return 400, "message must be a text"
+    sender = payload.get("sender", "default")
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > 256:
+        return 400, "sender must be a text of at most 256 characters"
+    for key in ("metadata",):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            return 400, f"{key} must be a JSON object"
+    if payload.get("input_channel") is not None and not isinstance(payload["input_channel"], str):
+        return 400, "input_channel must be a text"
+    return None
+
+
+async def _start_timer(request: Request) -> Optional[HTTPResponse]:
+    setattr(request.ctx, _START, time.perf_counter())
+    if request.method == "POST" and request.path == REST_WEBHOOK:
+        problem = _rest_problem(request)
+        if problem is not None:
+            return response.json({"error": problem[1]}, status=problem[0])
+    return None
+
+
+def install_middleware(app: Any) -> None:
+    """Time every request of ``app`` and check REST bodies (idempotent; Sanic reads its middleware
+    per request, so registering it when the server starts is enough)."""
+    if getattr(app.ctx, "gentinfo_ops_middleware", False):
+        return
+    app.ctx.gentinfo_ops_middleware = True
+    app.register_middleware(_start_timer, "request")
+    app.register_middleware(_observe, "response")
+
+
+# ------------------------------------------------------------------------------------------------
+# Readiness
+# ------------------------------------------------------------------------------------------------
+class Readiness:
+    """The checks behind ``/ready``; each one has ``CHECK_TIMEOUT_SECONDS``."""
+
+    def __init__(self, environ: Optional[Dict[str, str]] = None) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.redis_url = env.get("REDIS_URL") or None
+        self.database_url = env.get("GENTINFO_DATABASE_URL") or None
+        self.action_endpoint_url = env.get("ACTION_ENDPOINT_URL") or None
+        self._redis: Any = None
+        self._engine: Any = None
+
+    async def check(self, app: Any) -> Tuple[bool, Dict[str, str]]:
+        names = ["model", "action_server"]
+        checks: List[Awaitable[Optional[str]]] = [self._model(app), self._action_server(app)]
+        if self.redis_url:
+            names.append("redis")
+            checks.append(self._guarded(self._redis_ping()))
+        if self.database_url:
+            names.append("database")
+            checks.append(self._guarded(self._database_ping()))
+        results = await asyncio.gather(*checks)
+        report = {name: problem or "ok" for name, problem in zip(names, results)}
+        return all(problem is None for problem in results), report
+
+    @staticmethod
+    async def _guarded(check: Awaitable[Optional[str]]) -> Optional[str]:
+        try:
+            return await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            return f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+        except Exception as error:  # noqa: BLE001 - the reason is the answer
+            return f"{type(error).__name__}: {str(error)[:200]}"
+
+    @staticmethod
+    async def _model(app: Any) -> Optional[str]:
+        agent = getattr(app.ctx, "agent", None)
+        if agent is None:
+            return "no agent yet (the model is still loading)"
+        is_ready = getattr(agent, "is_ready", None)
+        if callable(is_ready) and not is_ready():
+            return "no model loaded"
+        return None
+
+    def _action_health_url(self, app: Any) -> Optional[str]:
+        agent = getattr(app.ctx, "agent", None)
+        endpoint = getattr(agent, "action_endpoint", None)
+        url = getattr(endpoint, "url", None) or self.action_endpoint_url
+        if not url:
+            return None
+        base = url.rstrip("/")
+        if base.endswith("/webhook"):
+            base = base[: -len("/webhook")]
+        return f"{base}/health"
+
+    async def _action_server(self, app: Any) -> Optional[str]:
+        url = self._action_health_url(app)
+        if url is None:
+            return "no action endpoint configured"
+        try:
+            timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(url) as answer:
+                    if answer.status != 200:
+                        return f"{url} answered {answer.status}"
+        except asyncio.TimeoutError:
+            return f"{url}: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+        except aiohttp.ClientError as error:
+            return f"{url} unreachable ({type(error).__name__})"
+        return None
+
+    async def _redis_ping(self) -> Optional[str]:
+        import redis.asyncio
+
+        if self._redis is None:
+            self._redis = redis.asyncio.Redis.from_url(
+                self.redis_url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+            )
+        await self._redis.ping()
+        return None
+
+    async def _database_ping(self) -> Optional[str]:
+        from sqlalchemy import text
+
+        from bot.core.db import make_engine
+
+        if self._engine is None:
+            self._engine = make_engine(self.database_url)
+
+        def ping() -> None:
+            with self._engine.connect() as connection:
+                connection.execute(text("select 1"))
+
+        await asyncio.to_thread(ping)
+        return None
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.close()
+            self._redis = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+# ------------------------------------------------------------------------------------------------
+# The channel
+# ------------------------------------------------------------------------------------------------
+class OpsInput(InputChannel):
+    """``/webhooks/ops/{health,ready,metrics}``; no messages are accepted here."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "ops"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        return cls()
+
+    def __init__(self, readiness: Optional[Readiness] = None, safeguards: bool = True) -> None:
+        if safeguards:  # tests of the endpoints alone leave the process as it is
+            install_safeguards()
+        self.readiness = readiness or Readiness()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        ops = Blueprint("gentinfo_ops", __name__)
+
+        @ops.listener("before_server_start")
+        async def measure_everything(app: Any, _loop: Any) -> None:
+            install_middleware(app)
+
+        @ops.listener("after_server_stop")
+        async def close_checks(*_: Any) -> None:
+            await self.readiness.close()
+
+        @ops.route("/health", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+        @ops.route("/ready", methods=["GET"])
+        async def ready(request: Request) -> HTTPResponse:
+            ok, checks = await self.readiness.check(request.app)
+            body: Dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
+            if not ok:
+                body["reasons"] = [f"{name}: {problem}" for name, problem in checks.items() if problem != "ok"]
+                logger.warning("ops.not_ready: %s", "; ".join(body["reasons"]))
+            return response.json(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+        @ops.route("/metrics", methods=["GET"])
+        async def prometheus(_: Request) -> HTTPResponse:
+            body, content_type = metrics.exposition()
+            return response.raw(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+        return ops
