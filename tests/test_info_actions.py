@@ -10,14 +10,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.info import ActionAnswerProduct
 
 
-def tracker(text: str, intent: str, slots: Optional[Dict[str, Any]] = None) -> Tracker:
+def tracker(text: str, intent: str, slots: Optional[Dict[str, Any]] = None, form: Optional[str] = None) -> Tracker:
     message = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": []}
-    return Tracker("test:1", slots or {}, message, [], False, None, {}, "action_listen")
+    loop = {"name": form} if form else {}
+    return Tracker("test:1", slots or {}, message, [], False, None, loop, "action_listen")
 
 
-def run(text: str, intent: str, slots: Optional[Dict[str, Any]] = None) -> tuple[List[dict], List[dict]]:
+def run(
+    text: str, intent: str, slots: Optional[Dict[str, Any]] = None, form: Optional[str] = None
+) -> tuple[List[dict], List[dict]]:
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(ActionAnswerProduct().run(dispatcher, tracker(text, intent, slots), {}))
+    events = asyncio.run(ActionAnswerProduct().run(dispatcher, tracker(text, intent, slots, form), {}))
     return dispatcher.messages, events
 
 
@@ -42,3 +45,8 @@ def test_always_human_topic_is_answered_then_handed_to_an_agent() -> None:
     messages, events = run("mijn vader is overleden", "ask_product_info")
     assert "Overlijden" in messages[0]["text"]
     assert any(e.get("event") == "followup" and e.get("name") == "action_human_handoff" for e in events)
+
+
+def test_always_human_topic_does_not_break_off_an_active_form() -> None:
+    _, events = run("wat moet ik meebrengen voor de nationaliteit", "ask_documents", form="appointment_form")
+    assert not any(e.get("event") == "followup" for e in events)

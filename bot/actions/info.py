@@ -59,8 +59,10 @@ class ActionAnswerProduct(Action):
             say(dispatcher, answers.which_product(catalogue, intent if intent in ASPECT_BY_INTENT else "ask_product_info"))
             return []
         say(dispatcher, answers.product_answer(catalogue, product, ASPECT_BY_INTENT.get(intent, "info")))
-        # always-human topics (docs/handoff.md) go to an agent after the general answer
-        return [SlotSet("product", product.id), *topic_followup(product.id)]
+        # always-human topics (docs/handoff.md) go to an agent after the answer, unless the
+        # citizen is in the middle of a form (e.g. booking that product): the form goes on
+        handover = [] if tracker.active_loop_name else topic_followup(product.id)
+        return [SlotSet("product", product.id), *handover]
 
 
 class ActionOpeningHours(Action):
