@@ -124,6 +124,10 @@ def _serve(port: int) -> None:
                 return [{"text": "Het Stadskantoor is open van 8.30 tot 16.30 uur. Meer info: https://stad.gent/nl/stadskantoor."}]
             if text == "/book_appointment":
                 return [{"text": "U kunt een afspraak maken op https://stad.gent/afspraak."}]
+            if "agenda" in text:
+                ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+                return [{"text": "Uw afspraak is bevestigd."},
+                        {"custom": {"type": "ics", "filename": "afspraak-GNT-7K3Q9.ics", "content": ics}}]
             if "foto" in text:
                 return [{"text": "Zo ziet het Stadskantoor eruit:", "image": f"{base}/test/stadskantoor.png"}]
             if "<" in text or ":" in text:
@@ -419,6 +423,17 @@ def test_bot_text_is_shown_as_text_never_as_html(page: Any, server: ChatServer) 
     image = log.get_by_role("img", name="Afbeelding")
     expect(image).to_be_visible()
     assert image.evaluate("img => img.naturalWidth") == 160
+
+
+def test_calendar_file_is_offered_as_a_download(page: Any, server: ChatServer) -> None:
+    _open_demo(page, server)
+    page.get_by_label("Stel uw vraag").fill("zet in mijn agenda")
+    page.keyboard.press("Enter")
+    link = page.get_by_role("link", name="Zet de afspraak in uw agenda (.ics)")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "afspraak-GNT-7K3Q9.ics"
+    assert Path(download.value.path()).read_text().startswith("BEGIN:VCALENDAR")
 
 
 def test_typing_indicator_while_waiting_and_reduced_motion(page: Any, server: ChatServer) -> None:

@@ -33,6 +33,7 @@
     newWindow: ' (opent in een nieuw venster)',
     image: 'Afbeelding',
     attachment: 'Bijlage openen',
+    calendar: 'Zet de afspraak in uw agenda (.ics)',
   };
 
   /* ---- colours: any data-color works, the text on it is chosen for contrast ≥ 4.5:1 ---- */
@@ -269,6 +270,14 @@ textarea::placeholder{color:#595f66;opacity:1}
     scrollDown();
   }
 
+  /** The assistant's calendar payload ({custom: {type: 'ics', filename, content}}) as a download link. */
+  function calendarFile(custom) {
+    if (!custom || custom.type !== 'ics' || typeof custom.content !== 'string') return null;
+    const name = /^[\w.-]{1,80}\.ics$/.test(custom.filename || '') ? custom.filename : 'afspraak.ics';
+    const href = URL.createObjectURL(new Blob([custom.content], { type: 'text/calendar' }));
+    return h('a', { href, download: name }, T.calendar);
+  }
+
   function addBot(message, time) {
     const parts = [];
     if (typeof message.text === 'string' && message.text) parts.push(h('p', { class: 'bubble' }, richText(message.text)));
@@ -276,6 +285,8 @@ textarea::placeholder{color:#595f66;opacity:1}
     if (image) parts.push(h('img', { src: image, alt: T.image, onload: scrollDown }));
     const attachment = typeof message.attachment === 'string' && httpUrl(message.attachment);
     if (attachment) parts.push(h('p', { class: 'bubble' }, link(attachment, T.attachment)));
+    const calendar = calendarFile(message.custom);
+    if (calendar) parts.push(h('p', { class: 'bubble' }, calendar));
     if (!parts.length) return;
     log.append(
       h('div', { class: 'msg from-bot' }, h('span', { class: 'sr' }, T.bot), ...parts, h('span', { class: 'meta' }, clock(time))),
