@@ -7,7 +7,12 @@ Same routes and behaviour as ``python -m rasa_sdk --actions bot.actions`` (``/he
   failed) and its duration, and the business counters of ``bot/metrics.py`` that the actions
   increment (fallbacks, handoffs, bookings, KAFKA suggestions);
 - phone numbers and e-mail addresses masked in INFO+ log records (``bot/logsafe.py``);
-- one INFO line per action run with the masked conversation id, its outcome and duration.
+- one INFO line per action run with the masked conversation id, its outcome and duration;
+- turn replay for the form validation actions (``validate_*``, where bookings and KAFKA suggestions
+  are stored): their answer is kept for 15 minutes under a hash of the conversation state, so a
+  turn that Rasa asks for again because the Rasa server died after the action ran (the citizen
+  repeats "ja, bevestig") gets the same answer instead of a second booking. Kept in Redis
+  (``REDIS_URL``, shared by all action server replicas), in memory without it.
 
 Run (``scripts/run`` does)::
 
@@ -18,13 +23,14 @@ One Sanic worker per process (Prometheus counters live in the process): scale wi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
 import sys
 import time
 import zlib
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -37,6 +43,93 @@ logger = logging.getLogger("bot.action_server")
 DEFAULT_PORT = 5055
 _ACTION = "gentinfo_action"
 _START = "gentinfo_started"
+_REPLAY = "gentinfo_replay"
+
+#: Actions whose answers are replayed: form validation, where this project's forms store things.
+REPLAYED_PREFIX = "validate_"
+REPLAY_TTL_SECONDS = 15 * 60
+#: Parts of an event that differ when the same turn is asked again (another Rasa server, later).
+_VOLATILE = {"timestamp", "message_id", "metadata", "confidence", "input_channel"}
+
+
+def _canonical(event: Dict[str, Any]) -> Dict[str, Any]:
+    canonical = {key: value for key, value in event.items() if key not in _VOLATILE}
+    parse = event.get("parse_data")
+    if event.get("event") == "user" and isinstance(parse, dict):
+        intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
+        entities = parse.get("entities") if isinstance(parse.get("entities"), list) else []
+        canonical["parse_data"] = {
+            "intent": intent.get("name"),
+            "entities": [[e.get("entity"), e.get("value")] for e in entities if isinstance(e, dict)],
+        }
+    return canonical
+
+
+def turn_key(call: Dict[str, Any]) -> Optional[str]:
+    """Identity of one action call in one conversation state, or None when it is not replayed.
+
+    The same turn asked again has the same events up to its user message (timestamps aside): the
+    crashed server never saved the turn, so the conversation is where it was.
+    """
+    name = call.get("next_action")
+    tracker = call.get("tracker")
+    if not isinstance(name, str) or not name.startswith(REPLAYED_PREFIX) or not isinstance(tracker, dict):
+        return None
+    events = tracker.get("events")
+    if not isinstance(events, list):
+        return None
+    state = {"action": name, "sender": call.get("sender_id"),
+             "events": [_canonical(e) for e in events if isinstance(e, dict)]}
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+class ReplayStore:
+    """Answers of replayed actions: Redis when ``REDIS_URL`` is set, else this process' memory.
+    Redis trouble only turns replay off for that call (logged)."""
+
+    def __init__(self, redis_url: Optional[str], ttl: int = REPLAY_TTL_SECONDS) -> None:
+        self._url = redis_url
+        self._ttl = ttl
+        self._client: Any = None
+        self._memory: Dict[str, Tuple[float, bytes]] = {}
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio
+
+            self._client = redis.asyncio.Redis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
+        return self._client
+
+    async def get(self, key: str) -> Optional[bytes]:
+        if not self._url:
+            entry = self._memory.get(key)
+            return entry[1] if entry and entry[0] > time.monotonic() else None
+        try:
+            return await self._redis().get(f"gentinfo:replay:{key}")
+        except Exception as error:  # noqa: BLE001
+            logger.warning("replay store unavailable (%s): the action runs", type(error).__name__)
+            return None
+
+    async def put(self, key: str, body: bytes) -> None:
+        if not self._url:
+            now = time.monotonic()
+            self._memory = {k: v for k, v in self._memory.items() if v[0] > now}
+            self._memory[key] = (now + self._ttl, body)
+            return
+        try:
+            await self._redis().set(f"gentinfo:replay:{key}", body, ex=self._ttl)
+        except Exception as error:  # noqa: BLE001
+            logger.warning("replay store unavailable (%s): this answer cannot be replayed", type(error).__name__)
+
+
+_replays: Optional[ReplayStore] = None
+
+
+def replays() -> ReplayStore:
+    global _replays
+    if _replays is None:
+        _replays = ReplayStore(os.environ.get("REDIS_URL") or None)
+    return _replays
 
 
 def _action_call(request: Request) -> Optional[dict]:
@@ -50,13 +143,26 @@ def _action_call(request: Request) -> Optional[dict]:
         return None
 
 
-async def _before(request: Request) -> None:
+async def _before(request: Request) -> Optional[HTTPResponse]:
     if request.path != "/webhook" or request.method != "POST":
-        return
+        return None
     call = _action_call(request)
     name = call.get("next_action") if call else None
-    setattr(request.ctx, _ACTION, (name if isinstance(name, str) else "unknown", (call or {}).get("sender_id")))
+    name = name if isinstance(name, str) else "unknown"
+    sender = (call or {}).get("sender_id")
+    setattr(request.ctx, _ACTION, (name, sender))
     setattr(request.ctx, _START, time.perf_counter())
+    key = turn_key(call) if call else None
+    if key is None:
+        return None
+    setattr(request.ctx, _REPLAY, key)
+    answer = await replays().get(key)
+    if answer is None:
+        return None
+    setattr(request.ctx, _REPLAY, None)
+    metrics.REPLAYS.labels(action=name).inc()
+    logger.info("action %s for %s: this turn ran before, its answer is replayed", name, sender)
+    return response.raw(answer, content_type="application/json", headers={"X-Gentinfo-Replayed": "1"})
 
 
 async def _after(request: Request, answer: HTTPResponse) -> None:
@@ -69,6 +175,11 @@ async def _after(request: Request, answer: HTTPResponse) -> None:
     outcome = "ok" if status == 200 else "rejected" if status == 400 else "unknown_action" if status == 404 else "failed"
     if outcome == "unknown_action":
         name = "unknown"  # a name nobody registered must not become a label value
+    if answer.headers.get("X-Gentinfo-Replayed"):
+        outcome = "replayed"
+    key = getattr(request.ctx, _REPLAY, None)
+    if key is not None and status == 200:
+        await replays().put(key, answer.body)
     metrics.ACTIONS.labels(action=name, outcome=outcome).inc()
     metrics.ACTION_SECONDS.labels(action=name).observe(seconds)
     # The sender id may be a phone number (whatsapp:+32…): the log masking hides it.

@@ -52,10 +52,16 @@ HANDOFFS = Counter(
     "gentinfo_handoffs", "Conversations handed to Gentinfo agents", ["reason", "status"]
 )
 BOOKINGS = Counter(
-    "gentinfo_bookings", "Appointment bookings, by outcome", ["outcome"]  # booked | full | cancelled | moved | failed
+    "gentinfo_bookings", "Appointment bookings, by outcome", ["outcome"]  # booked | failed (database)
 )
 KAFKA_REPORTS = Counter(
-    "gentinfo_kafka_reports", "KAFKA suggestions for administrative simplification, by outcome", ["outcome"]
+    "gentinfo_kafka_reports", "KAFKA suggestions for administrative simplification, by outcome",
+    ["outcome"],  # anonymous | with_contact | filed | failed (database)
+)
+REPLAYS = Counter(
+    "gentinfo_action_replays",
+    "Form turns answered from the replay store: Rasa asked again for a turn whose answer it never got",
+    ["action"],
 )
 
 

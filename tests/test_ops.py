@@ -176,6 +176,73 @@ def test_rest_bodies_rasa_would_answer_with_500_get_400(ops_server: ChannelServe
     assert ops_server.assistant.messages == []
 
 
+LOCK_SCRIPT = r"""
+import asyncio, sys, threading, time, uuid
+from urllib.parse import urlsplit
+from connectors.ops import install_safeguards
+install_safeguards()
+from rasa.core.lock_store import RedisLockStore
+
+url = urlsplit(sys.argv[1])
+
+def new_store():
+    return RedisLockStore(host=url.hostname, port=url.port or 6379, db=int(url.path.strip("/") or 0),
+                          key_prefix="gentinfotest")
+
+# 1. three "Rasa servers" (threads with their own Redis clients) x 25 messages of one conversation
+conversation = f"lock-test-{uuid.uuid4()}"
+state = {"active": 0, "peak": 0, "done": 0}
+guard = threading.Lock()
+
+def rasa_server(turns):
+    store = new_store()
+    async def turn():
+        async with store.lock(conversation, lock_lifetime=30, wait_time_in_seconds=0.002):
+            with guard:
+                state["active"] += 1
+                state["peak"] = max(state["peak"], state["active"])
+            await asyncio.sleep(0.002)
+            with guard:
+                state["active"] -= 1
+                state["done"] += 1
+    async def main():
+        await asyncio.gather(*(turn() for _ in range(turns)))
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+servers = [threading.Thread(target=rasa_server, args=(25,)) for _ in range(3)]
+for server in servers:
+    server.start()
+for server in servers:
+    server.join()
+
+# 2. a server took the lock and died; the next message's ticket expires in the same poll
+store = new_store()
+dead = f"dead-{uuid.uuid4()}"
+store.issue_ticket(dead, 1)
+async def next_message():
+    async with store.lock(dead, lock_lifetime=1, wait_time_in_seconds=1):
+        return 1
+started = time.monotonic()
+answered = asyncio.run(asyncio.wait_for(next_message(), 10))
+print(state["peak"], state["done"], answered, round(time.monotonic() - started))
+"""
+
+
+def test_redis_conversation_locks_hold_across_servers_and_survive_a_dead_server() -> None:
+    """Rasa 3.6's own RedisLockStore fails both: with three servers taking tickets for one
+    conversation at once (GET-then-SET) two or three messages run together and others are lost;
+    a message whose ticket expires in the same poll as a dead server's waits forever. With the
+    ops safeguards: one message at a time, all 75 handled, and the waiting message is answered."""
+    from tests.conftest import TEST_REDIS_URL
+
+    run = subprocess.run([sys.executable, "-c", LOCK_SCRIPT, TEST_REDIS_URL], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak, done, answered, seconds = map(int, run.stdout.split())
+    assert (peak, done, answered) == (1, 75, 1)
+    assert seconds <= 3
+
+
 # -- the action server ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def action_server() -> Iterator[Dict[str, Any]]:

@@ -26,6 +26,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import metrics
 from bot.actions.common import latest_entity, latest_intent, now
 from bot.actions.tasks import (
     CHANGE, LEAVE_INTENTS, QUESTION_INTENTS, REQUESTED_SLOT, STOP_BUTTON, STOP_HINT, answer_for, apologise,
@@ -622,8 +623,10 @@ class ValidateAppointmentForm(FormValidationAction):
             return {"appointment_slot": None, "appointment_confirmed": None}
         except Exception as error:  # noqa: BLE001 - database down: nothing was booked, say so
             log_failure("booking", error)
+            metrics.booking("failed")
             apologise(dispatcher, " en uw afspraak is nog niet geboekt")
             return {"appointment_confirmed": None}
+        metrics.booking("booked")
         return {"appointment_confirmed": True, "appointment_reference": booking.reference}
 
     def _change(self, field: str, tracker: Tracker, dispatcher: CollectingDispatcher) -> Dict[str, Any]:

@@ -21,6 +21,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import metrics
 from bot.actions.common import latest_entity, latest_intent
 from bot.actions.tasks import (
     CHANGE, LEAVE_INTENTS, STOP_BUTTON, STOP_HINT, answer_for, apologise, change_field, change_request, channel_of,
@@ -361,8 +362,10 @@ class ValidateKafkaForm(FormValidationAction):
             return {"kafka_confirmed": None, **self._clear_for(error.field)}
         except Exception as error:  # noqa: BLE001 - database down: nothing was filed, say so
             log_failure("filing a KAFKA suggestion", error)
+            metrics.kafka_report("failed")
             apologise(dispatcher, " en uw melding is nog niet verstuurd")
             return {"kafka_confirmed": None}
+        metrics.kafka_report("anonymous" if anonymous else "with_contact" if consent else "filed")
         return {"kafka_confirmed": True, "kafka_reference": suggestion.reference}
 
     @staticmethod
