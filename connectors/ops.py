@@ -75,13 +75,13 @@ def _phone() -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# Safeguards (class-level wrappers around three Rasa 3.6 methods; idempotent)
+# Safeguards: class-level replacements of a few Rasa 3.6 methods, installed once per process
 # ------------------------------------------------------------------------------------------------
 _installed = False
 
 
 def install_safeguards() -> None:
-    """Install the log masking, the polite error answers and the Redis retries (once)."""
+    """Install log masking, polite error answers, Redis retries and safe conversation locks (once)."""
     global _installed
     logsafe.install()
     if _installed:
