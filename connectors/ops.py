@@ -17,16 +17,11 @@ Loading this channel also installs, once per process (``install_safeguards``):
 - masking of phone numbers and e-mail addresses in INFO+ logs (``bot/logsafe.py``);
 - a polite Dutch answer when the action server cannot be reached or fails: Rasa 3.6 itself logs the
   error and says nothing, so the citizen would wait for an answer that never comes;
-- a polite Dutch answer when the conversation store (Redis) fails, instead of an HTTP 500 or silence;
-- retries for Rasa's Redis tracker and lock store connections, so that a Redis restart costs no
-  message (the first command on a dead connection reconnects instead of failing);
-- conversation locks that hold across replicas: Rasa 3.6's ``RedisLockStore`` changes a lock
-  with GET then SET, so two Rasa servers taking a ticket for one conversation at the same moment
-  can both go ahead (and one turn overwrites the other in the tracker store); here every change
-  is an optimistic Redis transaction (WATCH/MULTI/EXEC);
-- conversation locks that cannot hang: in Rasa 3.6 a message that waits for the ticket of a Rasa
-  server that died mid-turn waits forever once its own ticket expires too (both expire within the
-  same poll); here it takes a new ticket and is answered.
+- a polite Dutch answer when the conversation store (Redis) fails, instead of an HTTP 500 or silence.
+
+The Redis tracker and lock stores of the production profile (retries, atomic locks that hold
+across replicas and cannot hang) are subclasses configured in ``endpoints.production.yml``:
+``bot/stores.py``.
 """
 from __future__ import annotations
 
@@ -81,7 +76,7 @@ _installed = False
 
 
 def install_safeguards() -> None:
-    """Install log masking, polite error answers, Redis retries and safe conversation locks (once)."""
+    """Install log masking and polite error answers (once). Redis store fixes: ``bot/stores.py``."""
     global _installed
     logsafe.install()
     if _installed:
@@ -89,9 +84,6 @@ def install_safeguards() -> None:
     _installed = True
     _guard_remote_actions()
     _guard_agent()
-    _retry_redis_stores()
-    _atomic_redis_locks()
-    _renew_expired_tickets()
 
 
 #: The action the processor is running right now (one per message task). A remote action called
@@ -203,160 +195,12 @@ async def _apologise(message: UserMessage) -> None:
         logger.error("ops.apology.failed: %s", type(error).__name__)
 
 
-def redis_retry_settings() -> Dict[str, Any]:
-    """Connection settings for Rasa's Redis clients: reconnect and retry a command up to 3 times."""
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
-    from redis.retry import Retry
-
-    return {
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-        "socket_connect_timeout": 2.0,
-        "health_check_interval": 30,
-    }
 
 
-def _retry_redis_stores() -> None:
-    from rasa.core.lock_store import RedisLockStore
-    from rasa.core.tracker_store import RedisTrackerStore
-
-    for store_class in (RedisTrackerStore, RedisLockStore):
-        original = store_class.__init__
-        if getattr(original, "_gentinfo", False):
-            continue
-
-        def make_init(original_init: Callable[..., None]) -> Callable[..., None]:
-            @functools.wraps(original_init)
-            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-                original_init(self, *args, **kwargs)
-                pool_kwargs = self.red.connection_pool.connection_kwargs
-                pool_kwargs.update(redis_retry_settings())
-                # Rasa's tracker store has no socket timeout: a hung Redis would hang the server.
-                if not pool_kwargs.get("socket_timeout"):
-                    pool_kwargs["socket_timeout"] = 5.0
-
-            __init__._gentinfo = True  # type: ignore[attr-defined]
-            return __init__
-
-        store_class.__init__ = make_init(original)  # type: ignore[method-assign]
 
 
-def _atomic_redis_locks() -> None:
-    """Make every change of a ``RedisLockStore`` lock an optimistic transaction (WATCH/MULTI/EXEC).
-
-    Rasa 3.6 issues a ticket with ``get_lock`` + ``save_lock`` and removes one with a second
-    read-modify-write: with two Rasa servers, concurrent messages of one conversation lose tickets
-    and are then processed at the same time. Found by tests/test_faults.py (four messages at once,
-    two per server: one user message missing from the tracker).
-    """
-    from rasa.core.lock import TicketLock
-    from rasa.core.lock_store import LockError, RedisLockStore
-    from redis.exceptions import WatchError
-
-    if getattr(RedisLockStore.issue_ticket, "_gentinfo", False):
-        return
-
-    def atomic(store: Any, conversation_id: str,
-               change: Callable[[Optional[TicketLock]], Tuple[Optional[TicketLock], Any]]) -> Any:
-        key = store.key_prefix + conversation_id
-        with store.red.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    lock = TicketLock.from_dict(json.loads(raw)) if raw else None
-                    new, result = change(lock)
-                    pipe.multi()
-                    if new is None:
-                        pipe.delete(key)
-                    else:
-                        pipe.set(key, new.dumps())
-                    pipe.execute()
-                    return result
-                except WatchError:
-                    continue  # someone changed the lock meanwhile: read it again
-
-    def issue_ticket(self: Any, conversation_id: str, lock_lifetime: float = 60) -> int:
-        def change(lock: Optional[TicketLock]) -> Tuple[TicketLock, int]:
-            lock = lock or TicketLock(conversation_id)
-            return lock, lock.issue_ticket(lock_lifetime)
-
-        try:
-            return atomic(self, conversation_id, change)
-        except Exception as error:  # noqa: BLE001 - as Rasa does: the caller handles LockError
-            raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
-
-    def cleanup(self: Any, conversation_id: str, ticket_number: int) -> None:
-        def change(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
-            if lock is None:
-                return None, None
-            lock.remove_ticket_for(ticket_number)
-            lock.remove_expired_tickets()
-            return (lock if lock.is_someone_waiting() else None), None
-
-        atomic(self, conversation_id, change)
-
-    def update_lock(self: Any, conversation_id: str) -> None:
-        def change(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
-            if lock is not None:
-                lock.remove_expired_tickets()
-            return (lock if lock is not None and lock.is_someone_waiting() else None), None
-
-        atomic(self, conversation_id, change)
-
-    for function in (issue_ticket, cleanup, update_lock):
-        function._gentinfo = True  # type: ignore[attr-defined]
-    RedisLockStore.issue_ticket = issue_ticket  # type: ignore[method-assign]
-    RedisLockStore.cleanup = cleanup  # type: ignore[method-assign]
-    RedisLockStore.update_lock = update_lock  # type: ignore[method-assign]
 
 
-def _renew_expired_tickets() -> None:
-    """Replace ``LockStore.lock`` with one whose waiting message renews its own expired ticket.
-
-    Rasa 3.6 (``rasa/core/lock_store.py``): every message takes a ticket valid for
-    ``TICKET_LOCK_LIFETIME`` seconds and polls once a second until its ticket is the oldest valid
-    one. When a Rasa server dies holding a ticket, the next message's ticket can expire in the
-    same second as the dead one; then no valid ticket is left, ``now_serving`` is 0 and the loop
-    never ends: that citizen gets no answer at all. Here the waiting message takes a new ticket
-    (for at most two lifetimes in total, then LockError and the polite answer).
-    """
-    from contextlib import asynccontextmanager
-
-    from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
-
-    if getattr(LockStore.lock, "_gentinfo", False):
-        return
-
-    async def acquire(store: Any, conversation_id: str, held: Dict[str, int], lifetime: float,
-                      wait_seconds: float) -> Any:
-        deadline = time.monotonic() + 2 * lifetime
-        while True:
-            lock = store.get_lock(conversation_id)
-            if lock is not None and not lock.is_locked(held["ticket"]):
-                return lock
-            if lock is None or lock._ticket_for_ticket_number(held["ticket"]) is None:
-                if time.monotonic() > deadline:
-                    raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
-                logger.warning("ops.lock.ticket_renewed: a message waited longer than TICKET_LOCK_LIFETIME "
-                               "(a Rasa server probably died mid-turn)")
-                held["ticket"] = store.issue_ticket(conversation_id, lifetime)
-                continue
-            await asyncio.sleep(wait_seconds)
-            store.update_lock(conversation_id)
-
-    @asynccontextmanager
-    async def lock(self: Any, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
-                   wait_time_in_seconds: float = 1) -> Any:
-        held = {"ticket": self.issue_ticket(conversation_id, lock_lifetime)}
-        try:
-            yield await acquire(self, conversation_id, held, lock_lifetime, wait_time_in_seconds)
-        finally:
-            self.cleanup(conversation_id, held["ticket"])
-
-    lock._gentinfo = True  # type: ignore[attr-defined]
-    LockStore.lock = lock  # type: ignore[method-assign]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -179,15 +179,15 @@ def test_rest_bodies_rasa_would_answer_with_500_get_400(ops_server: ChannelServe
 LOCK_SCRIPT = r"""
 import asyncio, sys, threading, time, uuid
 from urllib.parse import urlsplit
-from connectors.ops import install_safeguards
-install_safeguards()
-from rasa.core.lock_store import RedisLockStore
+from bot.stores import GentinfoRedisLockStore
+from rasa.utils.endpoints import EndpointConfig
 
 url = urlsplit(sys.argv[1])
 
 def new_store():
-    return RedisLockStore(host=url.hostname, port=url.port or 6379, db=int(url.path.strip("/") or 0),
-                          key_prefix="gentinfotest")
+    # created the way Rasa creates a lock store given by module path in endpoints.production.yml
+    return GentinfoRedisLockStore(endpoint_config=EndpointConfig(
+        url.hostname, port=url.port or 6379, db=int(url.path.strip("/") or 0), key_prefix="gentinfotest"))
 
 # 1. three "Rasa servers" (threads with their own Redis clients) x 25 messages of one conversation
 conversation = f"lock-test-{uuid.uuid4()}"
@@ -232,7 +232,7 @@ def test_redis_conversation_locks_hold_across_servers_and_survive_a_dead_server(
     """Rasa 3.6's own RedisLockStore fails both: with three servers taking tickets for one
     conversation at once (GET-then-SET) two or three messages run together and others are lost;
     a message whose ticket expires in the same poll as a dead server's waits forever. With the
-    ops safeguards: one message at a time, all 75 handled, and the waiting message is answered."""
+    lock store of bot/stores.py: one message at a time, all 75 handled, and the waiting message is answered."""
     from tests.conftest import TEST_REDIS_URL
 
     run = subprocess.run([sys.executable, "-c", LOCK_SCRIPT, TEST_REDIS_URL], cwd=ROOT, capture_output=True,
