@@ -84,7 +84,8 @@ def start_assistant(model: Path, extra_env: Optional[Mapping[str, str]] = None) 
     rasa_log = (ARTIFACTS / "rasa_server.log").open("w")
     assistant.processes.append(
         subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "--port", str(action_port)],
+            # the same action server as scripts/run: rasa-sdk's app plus /metrics and turn replay
+            [sys.executable, "-m", "bot.action_server", "--actions", "bot.actions", "--port", str(action_port)],
             cwd=ROOT, env=env, stdout=action_log, stderr=subprocess.STDOUT,
         )
     )
@@ -99,7 +100,7 @@ def start_assistant(model: Path, extra_env: Optional[Mapping[str, str]] = None) 
     )
     try:
         wait_for(f"{assistant.action_url}/health", assistant.processes[0], ARTIFACTS / "action_server.log")
-        wait_for(f"{assistant.url}/", assistant.processes[1], ARTIFACTS / "rasa_server.log")
+        wait_for(f"{assistant.url}/webhooks/ops/ready", assistant.processes[1], ARTIFACTS / "rasa_server.log")
     except Exception:
         assistant.stop()
         raise
