@@ -59,3 +59,9 @@ def test_opening_hours_tell_today_and_closing_days() -> None:
 def test_contact_text_gives_phone_mail_and_desk_without_appointment() -> None:
     text = answers.contact_text(CATALOGUE)
     assert "09 210 10 10" in text and "gentinfo@stad.gent" in text and "zonder afspraak" in text
+
+
+def test_product_names_keep_their_abbreviations_inside_a_sentence() -> None:
+    documents = answers.product_answer(CATALOGUE, CATALOGUE.product("identiteitskaart"), "documents")
+    assert "voor identiteitskaart (eID)?" in documents.text
+    assert CATALOGUE.product("pincode").in_sentence == "PIN- en PUK-code"

@@ -384,7 +384,7 @@ def not_bookable_text(product: Product) -> str:
         how = f"U kunt zonder afspraak terecht ({product.desk})."
     else:
         how = f"Daarvoor gaat u naar: {product.desk}."
-    return f"Voor {product.name.lower()} maakt u geen afspraak bij de stad. {how}"
+    return f"Voor {product.in_sentence} maakt u geen afspraak bij de stad. {how}"
 
 
 # -- booking: validation --------------------------------------------------------------------------------
@@ -502,7 +502,7 @@ class ValidateAppointmentForm(FormValidationAction):
             chosen = tracker.get_slot("appointment_location")
             location = catalogue.location(chosen) if chosen else None
             if location is not None and location.id not in product.locations:
-                dispatcher.utter_message(text=f"Voor {product.name.lower()} kunt u niet terecht in {location.name}.")
+                dispatcher.utter_message(text=f"Voor {product.in_sentence} kunt u niet terecht in {location.name}.")
                 result["appointment_location"] = None
         return result
 
@@ -520,7 +520,7 @@ class ValidateAppointmentForm(FormValidationAction):
             return {"appointment_location": None}
         if product is not None and location.id not in product.locations:
             where = ", ".join(loc.name for loc in catalogue.locations_for(product.id))
-            dispatcher.utter_message(text=f"Voor {product.name.lower()} kunt u niet terecht in {location.name}. "
+            dispatcher.utter_message(text=f"Voor {product.in_sentence} kunt u niet terecht in {location.name}. "
                                           f"Dat kan wel in: {where}.")
             return {"appointment_location": None}
         return {"appointment_location": location.id, "location": location.id}
@@ -640,7 +640,7 @@ class ValidateAppointmentForm(FormValidationAction):
         elif field == "location":
             locations = catalogue.locations_for(product.id) if product else []
             if len(locations) == 1:
-                dispatcher.utter_message(text=f"Voor {product.name.lower()} kunt u alleen terecht in {locations[0].name}.")
+                dispatcher.utter_message(text=f"Voor {product.in_sentence} kunt u alleen terecht in {locations[0].name}.")
             else:
                 result.update(appointment_location=None, appointment_slot=None)
         elif field == "day":

@@ -157,7 +157,7 @@ class ActionHumanHandoff(Action):
         lines = []
         if reason == "topic":
             product = get_catalogue().product(str(tracker.get_slot("product") or ""))
-            subject = f"over {product.name.lower()}" if product else "hierover"
+            subject = f"over {product.in_sentence}" if product else "hierover"
             lines.append(f"Voor vragen {subject} helpt een medewerker van Gentinfo u persoonlijk verder.")
         if queued.created:
             lines.append("Ik stuur uw vraag door naar een medewerker van Gentinfo.")

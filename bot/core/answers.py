@@ -60,14 +60,14 @@ def _info(catalogue: Catalogue, product: Product) -> str:
 
 
 def _price(catalogue: Catalogue, product: Product) -> str:
-    return f"Prijs {product.name.lower()}: {product.price}.\nDe prijzen zijn indicatief: aan de balie betaalt u het juiste bedrag, met bankkaart."
+    return f"Prijs {product.in_sentence}: {product.price}.\nDe prijzen zijn indicatief: aan de balie betaalt u het juiste bedrag, met bankkaart."
 
 
 def _documents(catalogue: Catalogue, product: Product) -> str:
     if not product.bring:
-        return f"Voor {product.name.lower()} hoeft u niets mee te brengen."
+        return f"Voor {product.in_sentence} hoeft u niets mee te brengen."
     items = "\n".join(f"- {item}" for item in product.bring)
-    return f"Wat brengt u mee voor {product.name.lower()}?\n{items}"
+    return f"Wat brengt u mee voor {product.in_sentence}?\n{items}"
 
 
 def _appointment(catalogue: Catalogue, product: Product) -> str:
@@ -76,12 +76,12 @@ def _appointment(catalogue: Catalogue, product: Product) -> str:
 
 def _appointment_sentence(product: Product) -> str:
     if product.appointment == Appointment.required:
-        return f"Voor {product.name.lower()} maakt u eerst een afspraak ({product.desk})."
+        return f"Voor {product.in_sentence} maakt u eerst een afspraak ({product.desk})."
     if product.appointment == Appointment.recommended:
-        return f"Een afspraak is niet verplicht voor {product.name.lower()}, maar met een afspraak hoeft u niet te wachten."
+        return f"Een afspraak is niet verplicht voor {product.in_sentence}, maar met een afspraak hoeft u niet te wachten."
     if product.online:
-        return f"Voor {product.name.lower()} hebt u geen afspraak nodig. Het kan online: {product.online}"
-    return f"Voor {product.name.lower()} hebt u geen afspraak nodig ({product.desk})."
+        return f"Voor {product.in_sentence} hebt u geen afspraak nodig. Het kan online: {product.online}"
+    return f"Voor {product.in_sentence} hebt u geen afspraak nodig ({product.desk})."
 
 
 def _where(catalogue: Catalogue, product: Product) -> str:

@@ -112,6 +112,12 @@ class Product(BaseModel):
         return values
 
     @property
+    def in_sentence(self) -> str:
+        """The name inside a sentence: "identiteitskaart (eID)", but "PIN- en PUK-code" stays."""
+        name = self.name
+        return name[0].lower() + name[1:] if name[1:2].islower() else name
+
+    @property
     def bookable(self) -> bool:
         return self.appointment != Appointment.not_needed and bool(self.locations)
 
