@@ -201,3 +201,14 @@ def test_status_question_with_the_reference_completes_at_activation():
                            entities=[("reference", "KAFKA-2026-000123")], form="kafka_status_form")
     values, _ = form_run(tracker, actions.ValidateKafkaStatusForm())
     assert values["kafka_status_reference"] == "KAFKA-2026-000123"
+
+
+def test_a_product_name_answers_the_service_question_even_when_nlu_saw_a_product_question():
+    """Typing 'bewonerskaart' at "over welke dienst?" must not be taken for an interruption."""
+    tracker = make_tracker({"kafka_problem": PROBLEM}, text="bewonerskaart", intent="ask_product_info",
+                           requested="kafka_product")
+    slots, _ = form_run(tracker)
+    assert slots["kafka_product"] == "bewonerskaart"
+    question = make_tracker({"kafka_problem": PROBLEM}, text="wat kost een bewonerskaart?", intent="ask_price",
+                            requested="kafka_product")
+    assert "kafka_product" not in form_run(question)[0] or form_run(question)[0]["kafka_product"] is None

@@ -31,8 +31,8 @@ from bot.actions.common import latest_entity, latest_intent, now
 from bot.actions.tasks import (
     CHANGE, LEAVE_INTENTS, QUESTION_INTENTS, REQUESTED_SLOT, STOP_BUTTON, STOP_HINT, answer_for, apologise,
     change_field, change_request, channel_of, clean_name, contact_candidate, in_thread, is_activation,
-    is_change, keep, latest_text, log_failure, looks_like_name, requested_slot, reset_values, set_in_this_run,
-    starts_with_yes, yes_no,
+    find_product, is_change, is_questionlike, keep, latest_text, log_failure, looks_like_name, requested_slot,
+    reset_values, set_in_this_run, starts_with_yes, yes_no,
 )
 from bot.core import db
 from bot.core.answers import payload
@@ -90,21 +90,11 @@ def get_book() -> SqlAppointmentBook:
 
 
 # -- reading answers -----------------------------------------------------------------------------------
-_QUESTION_START = re.compile(r"^\s*(wat|hoe|waar|wanneer|waarom|welke?|hoeveel|moet|kan|kunt|mag|is|zijn|heb|hebt)\b",
-                             re.IGNORECASE)
 _ORDINALS = {"eerste": 1, "1ste": 1, "1e": 1, "tweede": 2, "2de": 2, "2e": 2, "derde": 3, "3de": 3, "3e": 3,
              "vierde": 4, "4de": 4, "4e": 4, "vijfde": 5, "5de": 5, "5e": 5}
 _NUMBER_CHOICE = re.compile(r"^\s*(?:(?:nummer|nr\.?|optie|keuze)\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 _CLOCK = re.compile(r"\b([01]?\d|2[0-3])\s*(?:(?:u|uur|h)\s*([0-5]\d)?|[:.]([0-5]\d))(?!\d)")
 _WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-
-
-def is_questionlike(text: str) -> bool:
-    return "?" in text or bool(_QUESTION_START.match(text))
-
-
-def find_product(catalogue: Catalogue, text: str) -> Optional[Product]:
-    return catalogue.product(text) or catalogue.find_product(text)
 
 
 def find_location(catalogue: Catalogue, text: str) -> Optional[Location]:

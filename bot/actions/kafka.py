@@ -26,7 +26,7 @@ from bot.actions.common import latest_entity, latest_intent
 from bot.actions.tasks import (
     CHANGE, LEAVE_INTENTS, STOP_BUTTON, STOP_HINT, answer_for, apologise, change_field, change_request, channel_of,
     clean_name, contact_candidate, in_thread, is_activation, is_change, keep, latest_text, log_failure, looks_like_name,
-    requested_slot, reset_values, starts_with_yes, yes_no,
+    names_a_product, requested_slot, reset_values, starts_with_yes, yes_no,
 )
 from bot.core import db
 from bot.core.answers import POPULAR_PRODUCTS, payload
@@ -133,7 +133,8 @@ class ValidateKafkaForm(FormValidationAction):
         if is_activation(tracker):
             product = get_catalogue().product(latest_entity(tracker, "product") or "")
             return {"kafka_product": product.id if product else None}
-        value = answer_for(tracker, "kafka_product", entities=("product", "option"), changes=CHANGES)
+        value = answer_for(tracker, "kafka_product", entities=("product", "option"), looks_valid=names_a_product,
+                           changes=CHANGES)
         return {} if value is None else {"kafka_product": value}
 
     async def extract_kafka_product_other(self, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -21,7 +21,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, latest_intent
-from bot.core.catalogue import get_catalogue
+from bot.core.catalogue import Catalogue, Product, get_catalogue
 from bot.core.kafka import CHANNELS
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,23 @@ def answer_for(
     if intent in QUESTION_INTENTS:
         return None
     return text
+
+
+_QUESTION_START = re.compile(r"^\s*(wat|hoe|waar|wanneer|waarom|welke?|hoeveel|moet|kan|kunt|mag|is|zijn|heb|hebt)\b",
+                             re.IGNORECASE)
+
+
+def is_questionlike(text: str) -> bool:
+    return "?" in text or bool(_QUESTION_START.match(text))
+
+
+def find_product(catalogue: Catalogue, text: str) -> Optional[Product]:
+    return catalogue.product(text) or catalogue.find_product(text)
+
+
+def names_a_product(text: str) -> bool:
+    """'bewonerskaart' answers "which service?", even if the NLU took it for a product question."""
+    return find_product(get_catalogue(), text) is not None and not is_questionlike(text)
 
 
 _YES = re.compile(r"^\s*(ja|jaja|jawel|yes|oké|oke|ok|akkoord|zeker|graag|doe maar|bevestig\w*)\b", re.IGNORECASE)
