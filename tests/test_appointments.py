@@ -21,6 +21,7 @@ from bot.core.appointments import (REFERENCE_ALPHABET, AlreadyCancelled, Appoint
 from bot.core.catalogue import Catalogue, get_catalogue
 from bot.core.contact import InvalidContact
 from bot.core.dates import BRUSSELS, DateRequest
+from tests.clock import Clock
 
 MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=BRUSSELS)  # maandag 30 november 2026, 8 uur
 TUESDAY = date(2026, 12, 1)
@@ -64,16 +65,6 @@ def _config(**overrides: object) -> BookConfig:
                   "wijk": {"balie": {"count": 1, "services": ["loket"]}}},
         **overrides,
     })
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -36,26 +36,11 @@ from sqlalchemy import text
 from bot import profile
 from bot.core import db
 from connectors.ops import SORRY_ACTION_SERVER, SORRY_STORE
-from tests.assistant import ARTIFACTS, ROOT, free_port
+from tests.assistant import ARTIFACTS, ROOT, free_port, wait_for
 from tests.conftest import POSTGRES_URL
 from tests.fakes.background import BackgroundServer
 from tests.fakes.twilio_api import FakeTwilio
 
-STARTUP_SECONDS = 240
-
-
-def _wait(url: str, process: subprocess.Popen, log: Path, timeout: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {process.returncode}; see {log}:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout} s; see {log}")
 
 
 def _stop(process: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> None:
@@ -186,7 +171,7 @@ class Server:
 
     def wait(self) -> "Server":
         assert self.process is not None
-        _wait(self.url + self.health_path, self.process, self.log)
+        wait_for(self.url + self.health_path, self.process, self.log)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -17,21 +17,12 @@ from sqlalchemy.engine import Engine
 from bot.core import db, kafka
 from bot.core.kafka import KafkaRegister, Status
 from channels import kafka_api
+from tests.clock import Clock
 
 TOKEN = secrets.token_urlsafe(32)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROBLEM = "Ik moet drie keer hetzelfde attest indienen."
 SUGGESTIONS = "/api/kafka/suggestions"
-
-
-class Clock:
-    """A settable clock, so tests decide on which (Ghent) day a suggestion is filed."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core import kafka
 from bot.core.kafka import Filters, KafkaRegister, Status
+from tests.clock import Clock
 
 PROBLEM = "Ik moet drie keer hetzelfde attest indienen."
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class Clock:
-    """A settable clock, so tests decide on which (Ghent) day a suggestion is filed."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
