@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
 
 import redis
 import redis.asyncio
@@ -70,6 +70,23 @@ class ConversationState:
     async def first_delivery(self, channel: str, delivery_id: str) -> bool:
         """True the first time a delivery id is seen (within the TTL), False for a re-delivery."""
         raise NotImplementedError
+
+    async def forget_delivery(self, channel: str, delivery_id: str) -> None:
+        """Release a delivery id, so that the next delivery of it is handled again."""
+        raise NotImplementedError
+
+    async def handle_once(self, channel: str, delivery_id: str, handle: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``handle`` for the first delivery only (False for a re-delivery). When handling
+        fails, the id is released and the error goes on: the webhook answers 5xx, the platform
+        retries, and that retry is handled instead of being dropped as a duplicate."""
+        if not await self.first_delivery(channel, delivery_id):
+            return False
+        try:
+            await handle()
+        except BaseException:
+            await self.forget_delivery(channel, delivery_id)
+            raise
+        return True
 
     async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
         raise NotImplementedError
@@ -136,6 +153,10 @@ class MemoryState(ConversationState):
             self._seen.set(key, True)
             return True
 
+    async def forget_delivery(self, channel: str, delivery_id: str) -> None:
+        with self._lock:
+            self._seen.pop(f"{channel}:{delivery_id}")
+
     async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
         with self._lock:
             self._buttons.set(conversation, [dict(b) for b in buttons])
@@ -177,6 +198,12 @@ class RedisState(ConversationState):
         except redis.RedisError as error:
             logger.warning("Redis unavailable for de-duplication, handling delivery anyway: %s", error)
             return True
+
+    async def forget_delivery(self, channel: str, delivery_id: str) -> None:
+        try:
+            await self._clients.get().delete(f"{self._prefix}:seen:{channel}:{delivery_id}")
+        except redis.RedisError as error:
+            logger.warning("Redis unavailable, a retry of this delivery will be ignored: %s", type(error).__name__)
 
     async def remember_buttons(self, conversation: str, buttons: List[Button]) -> None:
         value = json.dumps(buttons, ensure_ascii=False)

@@ -253,9 +253,8 @@ class TelegramInput(InputChannel):
                 update = Update.de_json(data, bot)
             except (ValueError, TypeError, KeyError, AttributeError):
                 return response.text("not a Telegram update", status=400)
-            if await self.state.first_delivery(PREFIX, str(update.update_id)):
-                await self._handle(update, on_new_message)
-            else:
+            if not await self.state.handle_once(PREFIX, str(update.update_id),
+                                                lambda: self._handle(update, on_new_message)):
                 logger.info("Telegram update %s delivered again, ignored", update.update_id)
             return response.text("ok")
 

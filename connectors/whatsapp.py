@@ -261,9 +261,7 @@ class WhatsAppInput(InputChannel):
             sender, message_sid = form.get("From", ""), form.get("MessageSid", "")
             if not sender.startswith(f"{PREFIX}:") or not message_sid:
                 return response.text("not a WhatsApp message", status=400)
-            if await self.state.first_delivery(PREFIX, message_sid):
-                await self._handle(form, on_new_message)
-            else:
+            if not await self.state.handle_once(PREFIX, message_sid, lambda: self._handle(form, on_new_message)):
                 logger.info("WhatsApp message %s delivered again, ignored", message_sid)
             return response.text(str(MessagingResponse()), content_type="text/xml")
 
