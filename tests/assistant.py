@@ -36,6 +36,19 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 24
     raise RuntimeError(f"{url} did not answer within {timeout} s; see {log}")
 
 
+def text_of(messages: List[Dict[str, Any]]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+def button(messages: List[Dict[str, Any]], title: str) -> str:
+    """The payload of the button with this title (exact), as a tap would send it."""
+    for message in messages:
+        for item in message.get("buttons") or []:
+            if item["title"] == title:
+                return item["payload"]
+    raise AssertionError(f"no button {title!r} in {messages}")
+
+
 @dataclass
 class Assistant:
     """A running assistant: ``url`` is the Rasa server's base URL."""
@@ -54,7 +67,7 @@ class Assistant:
         return response.json()
 
     def texts(self, sender: str, text: str) -> str:
-        return "\n".join(message.get("text", "") for message in self.rest(sender, text))
+        return text_of(self.rest(sender, text))
 
     def stop(self) -> None:
         for process in self.processes:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import holidays
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -21,9 +20,8 @@ from bot.actions import appointments as actions
 from bot.actions.common import now
 from bot.core.appointments import BookingStatus, Slot, appointment_book_from_env
 from bot.core.dates import MONTHS_NL, DateRequest
+from tests.trackers import DOMAIN, form_tracker
 
-ROOT = Path(__file__).resolve().parents[1]
-DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 PHONE = "0470 12 34 56"
 PHONE_E164 = "+32470123456"
 SENDER = "web:test-conversation"
@@ -37,23 +35,9 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def make_tracker(slots: Optional[Dict[str, Any]] = None, *, text: str = "", intent: str = "inform",
-                 entities: Iterable[Tuple[str, str]] = (), requested: Optional[str] = None,
-                 form: Optional[str] = "appointment_form", sender: str = SENDER) -> Tracker:
-    """A tracker as the form's validation action receives it right after a user message."""
-    values = {name: None for name in DOMAIN["slots"]}
-    values.update(slots or {})
-    values["requested_slot"] = requested
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.95},
-              "entities": [{"entity": name, "value": value} for name, value in entities]}
-    events: List[Dict[str, Any]] = [
-        {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": text, "parse_data": latest},
-        {"event": "slot", "name": "requested_slot", "value": requested},
-        {"event": "action", "name": form or "action_listen"},
-    ]
-    return Tracker(sender, values, latest, events, False, None, {"name": form} if form and requested else {},
-                   "action_listen")
+def make_tracker(slots: Optional[Dict[str, Any]] = None, *, form: Optional[str] = "appointment_form",
+                 sender: str = SENDER, **message: Any) -> Tracker:
+    return form_tracker(slots, form=form, sender=sender, **message)
 
 
 def run(coroutine: Any) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.core import db
 from bot.core.appointments import BookingStatus, SqlAppointmentBook, appointments, load_book_config
 from bot.core.catalogue import get_catalogue
+from tests.assistant import button, text_of
 
 PHONE = "0470 12 34 56"
 REFERENCE = re.compile(r"\bGNT-[0-9A-Z]{5}\b")
@@ -30,18 +31,6 @@ def book_of(assistant) -> SqlAppointmentBook:
     db.create_schema(engine)
     return SqlAppointmentBook(engine, get_catalogue(), load_book_config())
 
-
-def text_of(messages: List[Dict[str, Any]]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
-
-
-def button(messages: List[Dict[str, Any]], title: str) -> str:
-    """The payload of the button with this title (exact), as a tap would send it."""
-    for message in messages:
-        for item in message.get("buttons") or []:
-            if item["title"] == title:
-                return item["payload"]
-    raise AssertionError(f"no button {title!r} in {messages}")
 
 
 def slot_buttons(messages: List[Dict[str, Any]]) -> List[Dict[str, str]]:

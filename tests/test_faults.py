@@ -36,7 +36,7 @@ from sqlalchemy import text
 from bot import profile
 from bot.core import db
 from connectors.ops import SORRY_ACTION_SERVER, SORRY_STORE
-from tests.assistant import ARTIFACTS, ROOT, free_port, wait_for
+from tests.assistant import ARTIFACTS, ROOT, button, free_port, text_of, wait_for
 from tests.conftest import POSTGRES_URL
 from tests.fakes.background import BackgroundServer
 from tests.fakes.twilio_api import FakeTwilio
@@ -419,17 +419,6 @@ def test_action_server_killed_mid_conversation_gets_a_polite_answer_then_goes_on
 # -- bookings under faults -----------------------------------------------------------------------
 REFERENCE = re.compile(r"\bGNT-[0-9A-Z]{5}\b")
 
-
-def text_of(messages: List[Dict[str, Any]]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
-
-
-def button(messages: List[Dict[str, Any]], title: str) -> str:
-    for message in messages:
-        for item in message.get("buttons") or []:
-            if item["title"] == title:
-                return item["payload"]
-    raise AssertionError(f"no button {title!r} in {messages}")
 
 
 def to_summary(server: Server, me: str) -> str:

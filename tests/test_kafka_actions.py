@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import kafka as actions
 from bot.core import db
 from bot.core.kafka import MAX_PROBLEM_CHARS, KafkaRegister, Status
+from tests.trackers import DOMAIN, form_tracker
 
-ROOT = Path(__file__).resolve().parents[1]
-DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 PROBLEM = "Ik moet voor mijn verhuis drie keer hetzelfde formulier invullen, ook online."
 
 
@@ -33,22 +31,9 @@ def register() -> KafkaRegister:
     return KafkaRegister(engine)
 
 
-def make_tracker(slots: Optional[Dict[str, Any]] = None, *, text: str = "", intent: str = "inform",
-                 entities: Iterable[Tuple[str, str]] = (), requested: Optional[str] = None,
-                 form: Optional[str] = "kafka_form", sender: str = "telegram:4242") -> Tracker:
-    values = {name: None for name in DOMAIN["slots"]}
-    values.update(slots or {})
-    values["requested_slot"] = requested
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.95},
-              "entities": [{"entity": name, "value": value} for name, value in entities]}
-    events: List[Dict[str, Any]] = [
-        {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": text, "parse_data": latest},
-        {"event": "slot", "name": "requested_slot", "value": requested},
-        {"event": "action", "name": form or "action_listen"},
-    ]
-    return Tracker(sender, values, latest, events, False, None, {"name": form} if form and requested else {},
-                   "action_listen")
+def make_tracker(slots: Optional[Dict[str, Any]] = None, *, form: Optional[str] = "kafka_form",
+                 sender: str = "telegram:4242", **message: Any) -> Tracker:
+    return form_tracker(slots, form=form, sender=sender, **message)
 
 
 def run(coroutine: Any) -> Any:

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.core import db
 from bot.core.kafka import KafkaRegister
 from channels.kafka_api import make_app
+from tests.assistant import button, text_of
 
 REFERENCE = re.compile(r"\bKAFKA-\d{4}-\d{6}\b")
 PROBLEM = "Voor mijn bewonerskaart moet ik het inschrijvingsbewijs opsturen, terwijl de stad dat zelf kan opvragen."
@@ -39,17 +40,6 @@ def staff_api(assistant, method: str, path: str, body: Optional[Dict[str, Any]] 
 
     return asyncio.run(call())
 
-
-def text_of(messages: List[Dict[str, Any]]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
-
-
-def button(messages: List[Dict[str, Any]], title: str) -> str:
-    for message in messages:
-        for item in message.get("buttons") or []:
-            if item["title"] == title:
-                return item["payload"]
-    raise AssertionError(f"no button {title!r} in {messages}")
 
 
 def file_suggestion(assistant, me: str, *, named: bool) -> str:
