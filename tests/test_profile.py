@@ -146,8 +146,10 @@ def test_production_endpoints_resolve_through_rasas_own_reader(monkeypatch: pyte
     for name, value in report.exports.items():
         monkeypatch.setenv(name, value)
     endpoints = read_endpoints_from_path(str(ROOT / "endpoints.production.yml"))
+    assert endpoints.tracker_store.type == "bot.stores.GentinfoRedisTrackerStore"
+    assert endpoints.lock_store.type == "bot.stores.GentinfoRedisLockStore"
     for store in (endpoints.tracker_store, endpoints.lock_store):
-        assert store.type == "redis" and store.url == "redis.gentinfo"
+        assert store.url == "redis.gentinfo"
         assert store.kwargs["port"] == "6379" and store.kwargs["db"] == "4"
         assert store.kwargs["password"] == "" and store.kwargs["key_prefix"] == "gentinfo"
     assert endpoints.tracker_store.kwargs["record_exp"] == str(profile.DEFAULT_TTL_SECONDS)
