@@ -425,3 +425,37 @@ def test_concurrent_bookings_never_double_book(db_engine: Engine, book: SqlAppoi
         units = connection.execute(select(func.count()).select_from(appointment_desk_units)).scalar_one()
     assert len(per_desk) == capacity and all(count == 1 for *_, count in per_desk)
     assert units == capacity * 3  # 15 minutes = 3 units of 5
+
+
+def test_a_repeated_confirmation_in_one_conversation_returns_the_same_booking(
+    db_engine: Engine, book: SqlAppointmentBook
+) -> None:
+    """'ja, bevestig' handled twice (retry after a crash, two deliveries at once) books one desk."""
+    target = slot("pas", "centrum", at(TUESDAY, 10))
+    attempts = 20
+    start = threading.Barrier(attempts)
+    outcomes: List[object] = [None] * attempts
+
+    def confirm(i: int) -> None:
+        start.wait()
+        try:
+            outcomes[i] = book.book(target, "Jan Peeters", phone=PHONE, conversation_id="web:one")
+        except Exception as error:  # noqa: BLE001 - every outcome is inspected below
+            outcomes[i] = error
+
+    threads = [threading.Thread(target=confirm, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert {getattr(o, "reference", o) for o in outcomes} == {outcomes[0].reference}
+    again = book.book(target, "Jan Peeters", phone=PHONE, conversation_id="web:one")
+    assert again.reference == outcomes[0].reference
+    # another name in the same conversation (a second child) and another conversation: own desks
+    sibling = book.book(target, "Lien Peeters", phone=PHONE, conversation_id="web:one")
+    assert sibling.reference != again.reference
+    with pytest.raises(SlotTaken):
+        book.book(target, "Jan Peeters", phone=PHONE, conversation_id="web:other")
+    # once cancelled, the same conversation may book that slot again
+    book.cancel(again.reference, PHONE)
+    assert book.book(target, "Jan Peeters", phone=PHONE, conversation_id="web:one").reference != again.reference

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Protocol, Set, Tuple, Union, runtime_checkable
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set, Tuple, Union, runtime_checkable
 
 import holidays
 import yaml
 from pydantic import BaseModel, conint, root_validator
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, delete,
-                        insert, select, update)
+from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Table, delete,
+                        insert, select, text, update)
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
@@ -275,6 +275,18 @@ appointments = Table(
     CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="ck_appointments_contact"),
 )
 
+_ACTIVE_IN_A_CONVERSATION = text("status = 'booked' AND conversation_id IS NOT NULL")
+#: A conversation books a slot for a name once: a confirmation repeated after a crash (or delivered
+#: twice) returns the booking it made instead of taking a second desk.
+Index(
+    "uq_appointments_conversation_slot_name",
+    appointments.c.conversation_id, appointments.c.product_id, appointments.c.location_id,
+    appointments.c.starts_at, appointments.c.name,
+    unique=True,
+    sqlite_where=_ACTIVE_IN_A_CONVERSATION,
+    postgresql_where=_ACTIVE_IN_A_CONVERSATION,
+)
+
 #: One row per grid unit of desk time an active booking holds; the primary key forbids overlap.
 appointment_desk_units = Table(
     "appointment_desk_units",
@@ -418,7 +430,8 @@ class SqlAppointmentBook:
     def book(self, slot: Slot, name: str, *, phone: Optional[str] = None, email: Optional[str] = None,
              channel: Optional[str] = None, conversation_id: Optional[str] = None) -> Booking:
         """Book a free desk for the slot; SlotTaken when every desk is gone, InvalidContact/InvalidName
-        for bad details. At least one of phone and e-mail is required."""
+        for bad details. At least one of phone and e-mail is required. Idempotent per conversation:
+        the same conversation booking the same slot for the same name gets its existing booking."""
         name = _clean_name(name)
         phone = normalise_phone(phone) if phone and phone.strip() else None
         email = normalise_email(email) if email and email.strip() else None
@@ -430,6 +443,9 @@ class SqlAppointmentBook:
                       starts_at=_to_db(slot.starts_at), ends_at=_to_db(slot.ends_at), name=name, phone=phone,
                       email=email, channel=channel, conversation_id=conversation_id,
                       status=BookingStatus.booked.value, revision=0, created_at=now, updated_at=now)
+        existing = self._booked_in_conversation(values)
+        if existing:
+            return existing
         for desk in desks:
             for _ in range(_REFERENCE_ATTEMPTS):
                 reference = new_reference()
@@ -439,9 +455,25 @@ class SqlAppointmentBook:
                         self._claim(connection, result.inserted_primary_key[0], slot, group, desk)
                         return self._read(connection, reference)
                 except IntegrityError:
+                    existing = self._booked_in_conversation(values)
+                    if existing:
+                        return existing  # the same confirmation, handled at the same moment
                     if not self._reference_exists(reference):
                         break  # the desk was taken meanwhile: try the next one
         raise SlotTaken(f"{slot.product_id} at {slot.location_id} {slot.starts_at.isoformat()}: no desk left")
+
+    def _booked_in_conversation(self, values: Dict[str, Any]) -> Optional[Booking]:
+        if not values["conversation_id"]:
+            return None
+        keys = ("conversation_id", "product_id", "location_id", "starts_at", "name")
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(appointments).where(
+                    appointments.c.status == BookingStatus.booked.value,
+                    *(appointments.c[key] == values[key] for key in keys),
+                )
+            ).first()
+        return _booking(row) if row else None
 
     def _checked(self, slot: Slot) -> Tuple[Slot, str, List[int]]:
         """The slot as the book would offer it, its desk group and the desks that look free now."""
