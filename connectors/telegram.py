@@ -25,7 +25,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import TelegramError
 
@@ -45,6 +45,7 @@ from connectors.replies import (
 from connectors.state import ConversationState, LoopLocal, default_state
 
 logger = logging.getLogger(__name__)
+_ICS_FILENAME = re.compile(r"^[\w.-]{1,80}\.ics$")
 # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -176,8 +177,16 @@ class TelegramOutput(OutputChannel):
             await self.send_text_message(recipient_id, str(attachment))
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
-        """Rasa's default would show the raw JSON to the citizen."""
-        logger.warning("custom message is not sent on Telegram")
+        """The appointment's calendar file (``{"type": "ics", ...}``, see docs/appointments.md) goes
+        as a document; other custom payloads are skipped (Rasa's default would show raw JSON)."""
+        content = json_message.get("content")
+        if json_message.get("type") != "ics" or not isinstance(content, str):
+            logger.warning("custom message is not sent on Telegram")
+            return
+        filename = str(json_message.get("filename") or "")
+        if not _ICS_FILENAME.match(filename):
+            filename = "afspraak.ics"
+        await self._call("send_document", recipient_id, document=InputFile(content.encode("utf-8"), filename=filename))
 
 
 def _unreadable_kind(message: Message) -> Optional[Content]:

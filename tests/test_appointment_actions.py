@@ -392,3 +392,16 @@ def test_the_manage_form_asks_more_only_to_move_or_cancel():
     assert required({"manage_action": "cancel"})[-1] == "manage_confirmed"
     assert required({"manage_action": "reschedule"})[-3:] == ["manage_date", "manage_slot", "manage_confirmed"]
     assert required({"manage_action": "cancel", "manage_outcome": "kept"}) == []
+
+
+
+def test_whatsapp_gets_no_calendar_file_and_no_sentence_about_one():
+    """WhatsApp cannot receive the .ics (media must be a public URL): the text carries the details."""
+    slots = booking_slots()
+    result, _ = validate("appointment_confirmed", True, make_tracker(slots, sender="whatsapp:+32470123456"))
+    tracker = make_tracker({**slots, **result}, form=None, sender="whatsapp:+32470123456")
+    dispatcher = CollectingDispatcher()
+    run(actions.ActionAppointmentBooked().run(dispatcher, tracker, DOMAIN))
+    assert not any(m.get("custom") for m in dispatcher.messages)
+    assert not any("agenda" in (m.get("text") or "") for m in dispatcher.messages)
+    assert result["appointment_reference"] in dispatcher.messages[0]["text"]

@@ -269,6 +269,20 @@ def test_outbound_send_from_another_event_loop(api, monkeypatch):
     assert photo.params["photo"] == "https://stad.gent/img/reispas.png"
 
 
+def test_calendar_file_is_sent_as_a_document(api, monkeypatch):
+    for name, value in api.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    ics = {"type": "ics", "filename": "afspraak-GNT-7K3Q9.ics", "content": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"}
+
+    asyncio.run(outbound.send(CONVERSATION, {"custom": ics}))
+    asyncio.run(outbound.send(CONVERSATION, {"custom": {**ics, "filename": "../../etc/passwd"}}))
+
+    first, second = api.wait_for(2, method="sendDocument")
+    assert first.params["chat_id"] == str(CHAT_ID) and first.params["document"] == "afspraak-GNT-7K3Q9.ics"
+    assert second.params["document"] == "afspraak.ics"
+
+
 def test_info_logs_carry_neither_chat_id_nor_text_nor_token(api, telegram, caplog):
     with caplog.at_level(logging.INFO):
         api.deliver(telegram.url, api.message_update("Mijn adres is Veldstraat 1"))

@@ -360,6 +360,20 @@ def ics_message(booking: Booking, catalogue: Catalogue) -> Dict[str, Any]:
             "content": to_ics(booking, catalogue)}
 
 
+#: Channels that cannot deliver the calendar file: WhatsApp media must be a public URL, so there the
+#: text alone carries the details. (Web chat: a download link; Telegram: a document; REST: the payload.)
+NO_CALENDAR_CHANNELS = ("whatsapp",)
+
+
+def send_calendar(dispatcher: CollectingDispatcher, tracker: Tracker, booking: Booking, catalogue: Catalogue,
+                  sentence: str) -> str:
+    """Send the .ics where the channel delivers it; the sentence about it there, else ''."""
+    if channel_of(tracker.sender_id) in NO_CALENDAR_CHANNELS:
+        return ""
+    dispatcher.utter_message(json_message=ics_message(booking, catalogue))
+    return sentence
+
+
 def booking_lines(booking: Booking, catalogue: Catalogue) -> str:
     product, location = catalogue.product(booking.product_id), catalogue.location(booking.location_id)
     name = product.name if product else booking.product_id
@@ -820,10 +834,11 @@ class ActionAppointmentBooked(Action):
                      "nodig om de afspraak te verplaatsen of te annuleren.")
             return events
         dispatcher.utter_message(text=booking_summary_nl(booking, catalogue))
-        dispatcher.utter_message(json_message=ics_message(booking, catalogue))
+        calendar = send_calendar(dispatcher, tracker, booking, catalogue,
+                                 "Zet de afspraak in uw agenda met het agenda-bestand (afspraak.ics). ")
         dispatcher.utter_message(
-            text="Zet de afspraak in uw agenda met het agenda-bestand (afspraak.ics). Verplaatsen of annuleren? "
-                 "Zeg het mij, met uw afspraaknummer. Kan ik u nog ergens mee helpen?",
+            text=f"{calendar}Verplaatsen of annuleren? Zeg het mij, met uw afspraaknummer. "
+                 "Kan ik u nog ergens mee helpen?",
             buttons=[{"title": "Wat kost het?", "payload": payload("ask_price", product=booking.product_id)},
                      {"title": "Nee, bedankt", "payload": "/thank"}])
         return events + [SlotSet("product", booking.product_id), SlotSet("location", booking.location_id)]
@@ -1176,14 +1191,14 @@ class ActionAppointmentManaged(Action):
                 apologise(dispatcher)
                 return events
             if outcome == "cancelled":
-                self._cancelled(dispatcher, booking, catalogue)
+                self._cancelled(dispatcher, tracker, booking, catalogue)
                 return events + [SlotSet("manage_verified", None), SlotSet("manage_reference", None),
                                  SlotSet("manage_contact", None)]
             if outcome == "rescheduled":
                 dispatcher.utter_message(text="Uw afspraak is verplaatst.\n" + booking_summary_nl(booking, catalogue))
-                dispatcher.utter_message(json_message=ics_message(booking, catalogue))
-                dispatcher.utter_message(text="Het nieuwe agenda-bestand vervangt het oude in uw agenda. "
-                                              "Kan ik u nog ergens mee helpen?")
+                calendar = send_calendar(dispatcher, tracker, booking, catalogue,
+                                         "Het nieuwe agenda-bestand vervangt het oude in uw agenda. ")
+                dispatcher.utter_message(text=f"{calendar}Kan ik u nog ergens mee helpen?")
                 return events
             self._show(dispatcher, booking, catalogue)
             return events + [SlotSet("product", booking.product_id), SlotSet("location", booking.location_id)]
@@ -1191,12 +1206,13 @@ class ActionAppointmentManaged(Action):
         return events
 
     @staticmethod
-    def _cancelled(dispatcher: CollectingDispatcher, booking: Booking, catalogue: Catalogue) -> None:
+    def _cancelled(dispatcher: CollectingDispatcher, tracker: Tracker, booking: Booking, catalogue: Catalogue) -> None:
         dispatcher.utter_message(text=f"Uw afspraak {booking.reference} is geannuleerd.\n"
                                       f"{booking_lines(booking, catalogue)}")
-        dispatcher.utter_message(json_message=ics_message(booking, catalogue))
+        calendar = send_calendar(dispatcher, tracker, booking, catalogue,
+                                 "Met het agenda-bestand haalt u de afspraak uit uw agenda. ")
         dispatcher.utter_message(
-            text="Met het agenda-bestand haalt u de afspraak uit uw agenda. Wilt u een nieuwe afspraak maken?",
+            text=f"{calendar}Wilt u een nieuwe afspraak maken?",
             buttons=[{"title": "Nieuwe afspraak", "payload": payload("book_appointment", product=booking.product_id)},
                      {"title": "Nee, bedankt", "payload": "/thank"}])
 
