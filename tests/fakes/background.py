@@ -93,3 +93,31 @@ class BackgroundServer:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class FakeApi:
+    """What every fake remote API shares: a background server and a record of the calls it got."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._recorder = Recorder()
+        self._server = BackgroundServer(app)
+
+    def start(self) -> "FakeApi":
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def calls(self) -> List[ApiCall]:
+        """Every API request, also refused ones (see ``ApiCall.status``)."""
+        return self._recorder.calls
+
+    def clear(self) -> None:
+        self._recorder.clear()
+

@@ -20,7 +20,7 @@ import requests
 from aiohttp import web
 
 from tests.fakes import PUBLIC_URL
-from tests.fakes.background import ApiCall, BackgroundServer, Recorder
+from tests.fakes.background import ApiCall, FakeApi
 
 WEBHOOK_PATH = "/webhooks/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -94,8 +94,8 @@ def _chat_id(value: Any) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-class FakeTelegram:
-    """Plays the Telegram Bot API for one bot."""
+class FakeTelegram(FakeApi):
+    """Plays the Telegram Bot API for one bot (``calls`` include getMe)."""
 
     def __init__(self) -> None:
         self.bot_id = 7000000000 + secrets.randbelow(10**6)
@@ -103,33 +103,13 @@ class FakeTelegram:
         self.webhook_secret = secrets.token_urlsafe(24)
         self.public_url = PUBLIC_URL
         self.webhook: Dict[str, Any] = {}
-        self._recorder = Recorder()
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
-        self._server = BackgroundServer(app)
+        super().__init__(app)
 
-    # -- lifecycle and inspection ---------------------------------------------------------------
-    def start(self) -> "FakeTelegram":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def calls(self) -> List[ApiCall]:
-        """Every Bot API request (getMe included), also refused ones (see ``ApiCall.status``)."""
-        return self._recorder.calls
-
-    def clear(self) -> None:
-        self._recorder.clear()
-
+    # -- inspection -------------------------------------------------------------------------------
     def wait_for(self, count: int, timeout: float = 5.0, method: str = "sendMessage") -> List[ApiCall]:
         """The first ``count`` requests to ``method``; fails after ``timeout`` seconds."""
         return self._recorder.wait_for(count, timeout, endpoint=method)

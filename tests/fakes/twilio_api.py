@@ -17,7 +17,7 @@ from aiohttp import BasicAuth, web
 from twilio.request_validator import RequestValidator
 
 from tests.fakes import PUBLIC_URL
-from tests.fakes.background import ApiCall, BackgroundServer, Recorder
+from tests.fakes.background import ApiCall, FakeApi
 
 API_VERSION = "2010-04-01"
 WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
@@ -36,7 +36,7 @@ def _error(status: int, code: int, message: str) -> web.Response:
     )
 
 
-class FakeTwilio:
+class FakeTwilio(FakeApi):
     """Plays Twilio for one account and one WhatsApp sender."""
 
     def __init__(self) -> None:
@@ -44,31 +44,11 @@ class FakeTwilio:
         self.auth_token = secrets.token_hex(16)
         self.whatsapp_from = "whatsapp:+14155238886"
         self.public_url = PUBLIC_URL
-        self._recorder = Recorder()
         app = web.Application()
         app.router.add_post(f"/{API_VERSION}/Accounts/{{sid}}/Messages.json", self._create_message)
-        self._server = BackgroundServer(app)
+        super().__init__(app)
 
-    # -- lifecycle and inspection ---------------------------------------------------------------
-    def start(self) -> "FakeTwilio":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def calls(self) -> List[ApiCall]:
-        """Every API request, also refused ones (see ``ApiCall.status``)."""
-        return self._recorder.calls
-
-    def clear(self) -> None:
-        self._recorder.clear()
-
+    # -- inspection -------------------------------------------------------------------------------
     def wait_for(self, count: int, timeout: float = 5.0) -> List[ApiCall]:
         """The first ``count`` API requests; fails after ``timeout`` seconds."""
         return self._recorder.wait_for(count, timeout)
