@@ -20,7 +20,7 @@ from bot.actions import appointments as actions
 from bot.actions.common import now
 from bot.core.appointments import BookingStatus, Slot, appointment_book_from_env
 from bot.core.dates import MONTHS_NL, DateRequest
-from tests.trackers import DOMAIN, form_tracker
+from tests.trackers import DOMAIN, form_tracker, run_form, validate_slot
 
 PHONE = "0470 12 34 56"
 PHONE_E164 = "+32470123456"
@@ -44,20 +44,13 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
-def validate(slot: str, value: Any, tracker: Optional[Tracker] = None, form: Any = None) -> Tuple[Dict[str, Any], List[str]]:
-    """Call ``validate_<slot>``; returns (slot updates, texts the assistant said)."""
-    form = form or actions.ValidateAppointmentForm()
-    dispatcher = CollectingDispatcher()
-    result = run(getattr(form, f"validate_{slot}")(value, dispatcher, tracker or make_tracker(), DOMAIN))
-    return result, [m.get("text") or "" for m in dispatcher.messages]
+def validate(slot: str, value: Any, tracker: Optional[Tracker] = None,
+             form: Any = None) -> Tuple[Dict[str, Any], List[str]]:
+    return validate_slot(form or actions.ValidateAppointmentForm(), slot, value, tracker or make_tracker())
 
 
 def form_run(tracker: Tracker, form: Any = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
-    """A whole validation run (extract + validate), as Rasa calls it: (slot values set, messages)."""
-    form = form or actions.ValidateAppointmentForm()
-    dispatcher = CollectingDispatcher()
-    events = run(form.run(dispatcher, tracker, DOMAIN))
-    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}, dispatcher.messages
+    return run_form(form or actions.ValidateAppointmentForm(), tracker)
 
 
 def first_free(product: str = "reispas", location: str = "stadskantoor") -> Slot:

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions import kafka as actions
 from bot.core import db
 from bot.core.kafka import MAX_PROBLEM_CHARS, KafkaRegister, Status
-from tests.trackers import DOMAIN, form_tracker
+from tests.trackers import DOMAIN, form_tracker, run_form, validate_slot
 
 PROBLEM = "Ik moet voor mijn verhuis drie keer hetzelfde formulier invullen, ook online."
 
@@ -42,17 +42,11 @@ def run(coroutine: Any) -> Any:
 
 def validate(slot: str, value: Any, tracker: Optional[Tracker] = None,
              form: Any = None) -> Tuple[Dict[str, Any], List[str]]:
-    form = form or actions.ValidateKafkaForm()
-    dispatcher = CollectingDispatcher()
-    result = run(getattr(form, f"validate_{slot}")(value, dispatcher, tracker or make_tracker(), DOMAIN))
-    return result, [m.get("text") or "" for m in dispatcher.messages]
+    return validate_slot(form or actions.ValidateKafkaForm(), slot, value, tracker or make_tracker())
 
 
 def form_run(tracker: Tracker, form: Any = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
-    form = form or actions.ValidateKafkaForm()
-    dispatcher = CollectingDispatcher()
-    events = run(form.run(dispatcher, tracker, DOMAIN))
-    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}, dispatcher.messages
+    return run_form(form or actions.ValidateKafkaForm(), tracker)
 
 
 def filled(**overrides: Any) -> Dict[str, Any]:

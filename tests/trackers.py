@@ -1,11 +1,13 @@
-"""Trackers as a form's validation action receives them right after a user message."""
+"""Trackers as a form's validation action receives them right after a user message, and calls of it."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -27,3 +29,18 @@ def form_tracker(slots: Optional[Dict[str, Any]] = None, *, form: Optional[str],
     ]
     return Tracker(sender, values, latest, events, False, None, {"name": form} if form and requested else {},
                    "action_listen")
+
+
+def validate_slot(form: FormValidationAction, slot: str, value: Any,
+                  tracker: Tracker) -> Tuple[Dict[str, Any], List[str]]:
+    """Call ``validate_<slot>``; returns (slot updates, texts the assistant said)."""
+    dispatcher = CollectingDispatcher()
+    result = asyncio.run(getattr(form, f"validate_{slot}")(value, dispatcher, tracker, DOMAIN))
+    return result, [m.get("text") or "" for m in dispatcher.messages]
+
+
+def run_form(form: FormValidationAction, tracker: Tracker) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """A whole validation run (extract + validate), as Rasa calls it: (slot values set, messages)."""
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(form.run(dispatcher, tracker, DOMAIN))
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}, dispatcher.messages
