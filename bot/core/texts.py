@@ -113,7 +113,7 @@ def load(path: Path = TEXTS_PATH, defaults: Optional[Mapping[str, str]] = None) 
     if not isinstance(tree, Mapping):
         raise TextsError("the texts file must be a mapping of keys")
     entries = dict(_flatten(tree))
-    for key, variants in entries.items():
+    for variants in entries.values():
         for text in variants.values():
             placeholders(text)
     return Texts(entries, _contact_defaults() if defaults is None else defaults)
