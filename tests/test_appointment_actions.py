@@ -17,6 +17,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import appointments as actions
+from bot.actions import manage as manage_actions
+from bot.actions import slots as slot_actions
 from bot.actions.common import now
 from bot.core.appointments import BookingStatus, Slot, appointment_book_from_env
 from bot.core.dates import MONTHS_NL, DateRequest
@@ -318,7 +320,7 @@ def booked(product: str = "reispas", location: str = "stadskantoor"):
 
 def test_look_up_needs_the_contact_it_was_made_with_and_gives_up_after_three_tries():
     booking = booked()
-    form = actions.ValidateAppointmentManageForm()
+    form = manage_actions.ValidateAppointmentManageForm()
     slots = {"manage_action": "lookup", "manage_reference": booking.reference}
     result, said = validate("manage_contact", PHONE, manage(slots), form)
     assert result["manage_verified"] is True and result["manage_outcome"] == "shown"
@@ -331,7 +333,7 @@ def test_look_up_needs_the_contact_it_was_made_with_and_gives_up_after_three_tri
 
 
 def test_references_are_read_the_way_citizens_type_them():
-    form = actions.ValidateAppointmentManageForm()
+    form = manage_actions.ValidateAppointmentManageForm()
     assert validate("manage_reference", "gnt 7k3q9", manage({}), form)[0]["manage_reference"] == "GNT-7K3Q9"
     assert validate("manage_reference", "het is GNT-7K3Q9 denk ik", manage({}), form)[0]["manage_reference"] == "GNT-7K3Q9"
     result, said = validate("manage_reference", "geen idee", manage({}), form)
@@ -340,7 +342,7 @@ def test_references_are_read_the_way_citizens_type_them():
 
 def test_cancel_after_confirmation_frees_the_slot():
     booking = booked("reispas", "oostakker")
-    form = actions.ValidateAppointmentManageForm()
+    form = manage_actions.ValidateAppointmentManageForm()
     slots = {"manage_action": "cancel", "manage_reference": booking.reference, "manage_contact": PHONE_E164,
              "manage_verified": True}
     result, _ = validate("manage_confirmed", True, manage(slots), form)
@@ -356,9 +358,9 @@ def test_reschedule_to_an_offered_slot_keeps_the_reference():
     booking = booked()
     book = appointment_book_from_env()
     later = book.free_slots("reispas", "stadskantoor", DateRequest(from_day=booking.starts_at.date() + timedelta(days=1)), limit=1)[0]
-    form = actions.ValidateAppointmentManageForm()
+    form = manage_actions.ValidateAppointmentManageForm()
     slots = {"manage_action": "reschedule", "manage_reference": booking.reference, "manage_contact": PHONE_E164,
-             "manage_booking": actions.booking_record(booking), "manage_offered": [later.to_dict()]}
+             "manage_booking": slot_actions.booking_record(booking), "manage_offered": [later.to_dict()]}
     chosen, _ = validate("manage_slot", "1", manage(slots), form)
     result, _ = validate("manage_confirmed", True, manage({**slots, **chosen}), form)
     assert result["manage_outcome"] == "rescheduled"
@@ -370,15 +372,15 @@ def test_yes_cancel_is_a_yes_whatever_the_nlu_made_of_it():
     for intent in ("appointment_cancel", "stop"):
         booking = booked()
         slots = {"manage_action": "cancel", "manage_reference": booking.reference, "manage_contact": PHONE_E164,
-                 "manage_verified": True, "manage_booking": actions.booking_record(booking)}
+                 "manage_verified": True, "manage_booking": slot_actions.booking_record(booking)}
         values, _ = form_run(manage(slots, text="ja, annuleer", intent=intent, requested="manage_confirmed"),
-                             actions.ValidateAppointmentManageForm())
+                             manage_actions.ValidateAppointmentManageForm())
         assert values["manage_confirmed"] is True and values["manage_outcome"] == "cancelled"
         assert appointment_book_from_env().find(booking.reference, PHONE).status is BookingStatus.cancelled
 
 
 def test_the_manage_form_asks_more_only_to_move_or_cancel():
-    form = actions.ValidateAppointmentManageForm()
+    form = manage_actions.ValidateAppointmentManageForm()
     required = lambda slots: run(form.required_slots(["manage_action", "manage_reference", "manage_contact"],  # noqa: E731
                                                      CollectingDispatcher(), manage(slots, requested="manage_contact"), DOMAIN))
     assert required({"manage_action": "lookup"}) == ["manage_action", "manage_reference", "manage_contact"]

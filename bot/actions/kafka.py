@@ -24,9 +24,29 @@ from rasa_sdk.types import DomainDict
 from bot import metrics
 from bot.actions.common import latest_entity, latest_intent
 from bot.actions.tasks import (
-    CHANGE, LEAVE_INTENTS, STOP_BUTTON, STOP_HINT, answer_for, apologise, change_field, change_request, channel_of,
-    clean_name, contact_candidate, in_thread, is_activation, is_change, keep, latest_text, log_failure, looks_like_name,
-    names_a_product, requested_slot, reset_values, starts_with_yes, yes_no,
+    CHANGE,
+    LEAVE_INTENTS,
+    STOP_BUTTON,
+    STOP_HINT,
+    answer_for,
+    apologise,
+    change_field,
+    change_request,
+    channel_of,
+    clean_name,
+    contact_candidate,
+    in_thread,
+    is_activation,
+    is_change,
+    keep,
+    latest_text,
+    log_failure,
+    looks_like_name,
+    names_a_product,
+    requested_slot,
+    reset_values,
+    starts_with_yes,
+    yes_no,
 )
 from bot.core import db
 from bot.core.answers import POPULAR_PRODUCTS, payload
@@ -34,8 +54,19 @@ from bot.core.catalogue import Catalogue, get_catalogue
 from bot.core.contact import ContactKind, InvalidContact, normalise_contact
 from bot.core.dates import format_day
 from bot.core.kafka import (
-    CITY_TZ, MAX_NAME_CHARS, MAX_PROBLEM_CHARS, MAX_PRODUCT_OTHER_CHARS, MAX_PROPOSAL_CHARS, MIN_PROBLEM_WORDS,
-    InvalidReference, InvalidSuggestion, KafkaRegister, TooLong, TooShort, UnknownReference, parse_reference,
+    CITY_TZ,
+    MAX_NAME_CHARS,
+    MAX_PROBLEM_CHARS,
+    MAX_PRODUCT_OTHER_CHARS,
+    MAX_PROPOSAL_CHARS,
+    MIN_PROBLEM_WORDS,
+    InvalidReference,
+    InvalidSuggestion,
+    KafkaRegister,
+    TooLong,
+    TooShort,
+    UnknownReference,
+    parse_reference,
 )
 
 #: "Iets anders": a suggestion about something that is not in the catalogue.
@@ -361,7 +392,7 @@ class ValidateKafkaForm(FormValidationAction):
         except InvalidSuggestion as error:
             dispatcher.utter_message(text=error.citizen_message)
             return {"kafka_confirmed": None, **self._clear_for(error.field)}
-        except Exception as error:  # noqa: BLE001 - database down: nothing was filed, say so
+        except Exception as error:
             log_failure("filing a KAFKA suggestion", error)
             metrics.kafka_report("failed")
             apologise(dispatcher, " en uw melding is nog niet verstuurd")
@@ -601,7 +632,7 @@ class ActionKafkaStatus(Action):
                 text=f"Ik vind geen melding met nummer {reference}. Kijk het nummer even na: het staat in het "
                      "bericht dat u kreeg na uw melding.")
             return events
-        except Exception as error:  # noqa: BLE001 - database down
+        except Exception as error:
             log_failure("KAFKA status", error)
             apologise(dispatcher)
             return events

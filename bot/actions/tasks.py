@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Pattern, Text, TypeVar
 
 from rasa_sdk import Action, Tracker
@@ -21,14 +20,15 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, latest_intent
+from bot.core import choices
 from bot.core.catalogue import Catalogue, Product, get_catalogue
+from bot.core.choices import CHANGE
 from bot.core.kafka import CHANNELS
+from bot.core.texts import say
 
 logger = logging.getLogger(__name__)
 
 REQUESTED_SLOT = "requested_slot"
-#: Prefix of the value an extract method passes on when the citizen wants to change an earlier answer.
-CHANGE = "change:"
 #: Slots of the task forms start with one of these; they are cleared when a task starts or stops.
 TASK_SLOT_PREFIXES = ("appointment_", "manage_", "kafka_")
 
@@ -40,17 +40,24 @@ QUESTION_INTENTS = frozenset({
     "ask_delivery", "ask_opening_hours", "ask_locations", "ask_contact", "help", "bot_challenge",
 })
 
-STOP_BUTTON = {"title": "Stoppen", "payload": "/stop"}
-STOP_HINT = "U kunt altijd stoppen: typ 'stop'."
-
-_STOPPED_TEXT = {
-    "appointment_form": "Oké, ik maak geen afspraak. Er is niets geboekt.",
-    "appointment_manage_form": "Oké, we stoppen. Uw afspraak blijft zoals ze was.",
-    "kafka_form": "Oké, we stoppen. Uw melding is niet verstuurd en we hebben niets bewaard.",
-    "kafka_status_form": "Oké, we stoppen.",
-}
+#: What "stop" says per form (texts.yml ``common.stopped_<form>``).
+_STOPPED_FORMS = ("appointment_form", "appointment_manage_form", "kafka_form", "kafka_status_form")
 
 T = TypeVar("T")
+
+
+def text_channel(tracker: Tracker) -> Optional[str]:
+    """The channel whose copy variant to use: Rasa's input channel of the latest message; for a
+    tracker without one (tests, the REST API), the channel prefix of the conversation id."""
+    channel = tracker.get_latest_input_channel()
+    if channel:
+        return str(channel)
+    prefix = channel_of(tracker.sender_id)
+    return "webchat" if prefix == "web" else prefix
+
+
+def stop_button(channel: Optional[str] = None) -> Dict[str, str]:
+    return {"title": say("common.button_stop", channel), "payload": "/stop"}
 
 
 # -- reading the latest message ---------------------------------------------------------------------
@@ -67,14 +74,6 @@ def is_activation(tracker: Tracker) -> bool:
     return requested_slot(tracker) is None
 
 
-def is_change(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(CHANGE)
-
-
-def change_field(value: str) -> str:
-    return value[len(CHANGE):]
-
-
 def change_request(tracker: Tracker, keywords: Mapping[str, Pattern[str]]) -> Optional[str]:
     """Which earlier answer the citizen wants to change: the ``detail`` entity of a button, or for a
     typed ``change_detail`` message ("andere dag", "ander nummer") the first matching keyword."""
@@ -83,8 +82,7 @@ def change_request(tracker: Tracker, keywords: Mapping[str, Pattern[str]]) -> Op
         return str(detail)
     if latest_intent(tracker) != "change_detail":
         return None
-    text = latest_text(tracker).lower()
-    return next((field for field, pattern in keywords.items() if pattern.search(text)), None)
+    return choices.changed_field(latest_text(tracker), keywords)
 
 
 def answer_for(
@@ -122,31 +120,18 @@ def answer_for(
     return text
 
 
-_QUESTION_START = re.compile(r"^\s*(wat|hoe|waar|wanneer|waarom|welke?|hoeveel|moet|kan|kunt|mag|is|zijn|heb|hebt)\b",
-                             re.IGNORECASE)
-
-
-def is_questionlike(text: str) -> bool:
-    return "?" in text or bool(_QUESTION_START.match(text))
-
-
 def find_product(catalogue: Catalogue, text: str) -> Optional[Product]:
     return catalogue.product(text) or catalogue.find_product(text)
 
 
 def names_a_product(text: str) -> bool:
     """'bewonerskaart' answers "which service?", even if the NLU took it for a product question."""
-    return find_product(get_catalogue(), text) is not None and not is_questionlike(text)
-
-
-_YES = re.compile(r"^\s*(ja|jaja|jawel|yes|oké|oke|ok|akkoord|zeker|graag|doe maar|bevestig\w*)\b", re.IGNORECASE)
-_NO = re.compile(r"^\s*(nee|neen|nope|liever niet|niet doen)\b", re.IGNORECASE)
+    return find_product(get_catalogue(), text) is not None and not choices.is_questionlike(text)
 
 
 def starts_with_yes(tracker: Tracker) -> bool:
     """'ja, annuleer' is a yes at a confirmation question, whatever the NLU made of it."""
-    text = latest_text(tracker)
-    return not text.startswith("/") and bool(_YES.match(text)) and not _NO.match(text)
+    return choices.starts_with_yes(latest_text(tracker))
 
 
 def yes_no(tracker: Tracker, yes_intents: tuple = ()) -> Optional[bool]:
@@ -157,10 +142,7 @@ def yes_no(tracker: Tracker, yes_intents: tuple = ()) -> Optional[bool]:
         return True
     if intent == "deny":
         return False
-    text = latest_text(tracker)
-    if text.startswith("/"):
-        return None
-    return True if _YES.match(text) else False if _NO.match(text) else None
+    return choices.yes_no_text(latest_text(tracker))
 
 
 def set_in_this_run(tracker: Tracker, slot: str) -> bool:
@@ -192,40 +174,6 @@ def reset_values(tracker: Tracker, slots: List[str], keep: tuple = ()) -> Dict[s
     return {name: None for name in slots if tracker.get_slot(name) is not None and name not in keep}
 
 
-# -- names and contact details -------------------------------------------------------------------
-_QUESTION_WORDS = re.compile(
-    r"\b(wat|hoe|waar|wanneer|waarom|welke?|hoeveel|moet|kan|kunt|kunnen|mag|wil|ik|mijn|jullie|is|zijn|"
-    r"heb|hebt|niet|geen|stop|afspraak|graag|aub)\b", re.IGNORECASE)
-_EMAIL_IN_TEXT = re.compile(r"[^\s<>@,;:]+@[^\s<>@,;:]+\.[^\s<>@,;:]+")
-_PHONE_IN_TEXT = re.compile(r"\+?\(?\d[\d\s()./-]{6,}\d")
-
-
-def clean_name(text: str, limit: int = 120) -> Optional[str]:
-    """A plausible name as typed (spaces tidied), or None: 2..limit characters, letters, no digits
-    or '@', at most 8 words."""
-    name = " ".join((text or "").split()).strip(" .,!")
-    if not 2 <= len(name) <= limit or not any(ch.isalpha() for ch in name):
-        return None
-    if any(ch.isdigit() for ch in name) or "@" in name or "/" in name or len(name.split()) > 8:
-        return None
-    return name
-
-
-def looks_like_name(text: str) -> bool:
-    """Stricter than ``clean_name``: also no question mark and no everyday words ("wat", "moet", ...),
-    so a question typed at the name question is answered instead of becoming a name."""
-    return clean_name(text) is not None and "?" not in text and not _QUESTION_WORDS.search(text)
-
-
-def contact_candidate(text: str) -> str:
-    """The phone number or e-mail address inside a sentence ("mijn nummer is 0470 12 34 56")."""
-    email = _EMAIL_IN_TEXT.search(text or "")
-    if email:
-        return email.group(0).strip(".")
-    phone = _PHONE_IN_TEXT.search(text or "")
-    return phone.group(0) if phone else (text or "")
-
-
 # -- channels, database calls, apologies ----------------------------------------------------------
 def channel_of(conversation_id: Optional[str]) -> Optional[str]:
     """'whatsapp:+32470…' -> 'whatsapp'; ids without a known channel prefix -> None."""
@@ -239,11 +187,9 @@ async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def apologise(dispatcher: CollectingDispatcher, what: str = "") -> None:
-    """The database failed: say so honestly and give the human way out."""
-    contact = get_catalogue().contact
-    dispatcher.utter_message(
-        text=f"Sorry, er ging bij ons iets mis{what}. Probeer het straks opnieuw, of bel {contact.name} "
-             f"op {contact.phone} ({contact.hours}).")
+    """The database failed: say so honestly and give the human way out. ``what`` is a texts.yml key
+    of the part after "iets mis" (" en uw afspraak is nog niet geboekt"), or ''."""
+    dispatcher.utter_message(text=say("common.apology", what=say(what) if what else ""))
 
 
 def log_failure(what: str, error: BaseException) -> None:
@@ -262,9 +208,10 @@ class ActionStopTask(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        form = (tracker.active_loop or {}).get("name")
-        text = _STOPPED_TEXT.get(form or "", "Oké, we stoppen.")
-        dispatcher.utter_message(text=f"{text}\nKan ik u nog met iets anders helpen?")
+        form = (tracker.active_loop or {}).get("name") or ""
+        channel = text_channel(tracker)
+        stopped = say(f"common.stopped_{form}" if form in _STOPPED_FORMS else "common.stopped", channel)
+        dispatcher.utter_message(text=say("common.stopped_anything_else", channel, stopped=stopped))
         return [ActiveLoop(None), SlotSet(REQUESTED_SLOT, None), *reset_events(tracker)]
 
 
@@ -277,14 +224,14 @@ class ActionOutOfContext(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        channel = text_channel(tracker)
         dispatcher.utter_message(
-            text="Ik weet niet goed waar dat bij hoort. Dat gesprek is misschien al afgelopen. "
-                 "Waarmee kan ik u helpen?",
+            text=say("common.out_of_context", channel),
             buttons=[
-                {"title": "Afspraak maken", "payload": "/book_appointment"},
-                {"title": "Mijn afspraak bekijken", "payload": "/appointment_lookup"},
-                {"title": "Idee om het eenvoudiger te maken", "payload": "/kafka_suggestion"},
-                {"title": "Met een medewerker praten", "payload": "/human_handoff"},
+                {"title": say("common.button_book", channel), "payload": "/book_appointment"},
+                {"title": say("common.button_lookup", channel), "payload": "/appointment_lookup"},
+                {"title": say("common.button_kafka", channel), "payload": "/kafka_suggestion"},
+                {"title": say("common.button_handoff", channel), "payload": "/human_handoff"},
             ],
         )
         return []
