@@ -13,7 +13,7 @@ from typing import Any, List, Mapping, Optional, Pattern, Sequence
 
 from bot.core.appointments import Slot, normalise_reference
 from bot.core.contact import InvalidContact, normalise_contact
-from bot.core.kafka import InvalidReference, parse_reference
+from bot.core.kafka import MAX_PROBLEM_CHARS, MIN_PROBLEM_WORDS, InvalidReference, TooLong, TooShort, parse_reference
 
 #: Prefix of the value an extract method passes on when the citizen wants to change an earlier answer.
 CHANGE = "change:"
@@ -202,3 +202,19 @@ def is_stale_button(raw: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- KAFKA answers ----------------------------------------------------------------------------------------
+def problem_error(text: str) -> Optional[str]:
+    """Why a KAFKA description cannot be filed (the register's own rules and Dutch messages), or None."""
+    if len(text) > MAX_PROBLEM_CHARS:
+        return TooLong("problem", MAX_PROBLEM_CHARS).citizen_message
+    if "\x00" in text or word_count(text) < MIN_PROBLEM_WORDS or text.lstrip().startswith("/"):
+        return TooShort("problem", MIN_PROBLEM_WORDS).citizen_message
+    return None
+
+
+def quote(text: str, limit: int = 300) -> str:
+    """The citizen's words on one line, shortened for a summary."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
