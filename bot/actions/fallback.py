@@ -1,27 +1,32 @@
 """What the assistant says when it cannot understand: never a dead end."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import metrics
+from bot.actions.tasks import text_channel
 from bot.core import answers
 from bot.core.catalogue import get_catalogue
+from bot.core.texts import say
 
-INVALID_INPUT_TEXT = {
-    "empty": "Ik kreeg een leeg bericht. Typ gerust uw vraag, bijvoorbeeld 'reispas' of 'afspraak maken'.",
-    "no_words": "Ik kan alleen tekst lezen, geen emoji of tekens. Typ gerust uw vraag in een paar woorden.",
-    "too_long": "Uw bericht is erg lang. Kunt u uw vraag in een paar korte zinnen stellen? Dan help ik u sneller.",
-}
+#: Why the connector's input guard refused a message -> texts.yml key.
+INVALID_INPUT_REASONS = ("empty", "no_words", "too_long")
 
+#: (texts.yml key of the title, payload) of the ways out the fallback offers.
 SUGGESTIONS = [
-    {"title": "Wat kan je allemaal?", "payload": "/help"},
-    {"title": "Afspraak maken", "payload": "/book_appointment"},
-    {"title": "Openingsuren", "payload": "/ask_opening_hours"},
-    {"title": "Met een medewerker praten", "payload": "/human_handoff"},
+    ("fallback.button_help", "/help"),
+    ("fallback.button_book", "/book_appointment"),
+    ("fallback.button_opening_hours", "/ask_opening_hours"),
+    ("fallback.button_handoff", "/human_handoff"),
 ]
+
+
+def suggestions(channel: Optional[str], *indexes: int) -> List[Dict[str, str]]:
+    chosen = [SUGGESTIONS[i] for i in indexes] if indexes else SUGGESTIONS
+    return [{"title": say(key, channel), "payload": payload} for key, payload in chosen]
 
 
 def consecutive_misses(tracker: Tracker) -> int:
@@ -45,7 +50,8 @@ class ActionInvalidInput(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         reason = tracker.latest_message.get("input_guard") or "no_words"
-        dispatcher.utter_message(text=INVALID_INPUT_TEXT.get(reason, INVALID_INPUT_TEXT["no_words"]))
+        key = reason if reason in INVALID_INPUT_REASONS else "no_words"
+        dispatcher.utter_message(text=say(f"fallback.invalid_{key}", text_channel(tracker)))
         return []
 
 
@@ -58,17 +64,14 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        channel = text_channel(tracker)
         repeated = consecutive_misses(tracker) >= 2
         metrics.fallback(repeated)
         if repeated:
             dispatcher.utter_message(
-                text="Het lukt me niet goed om u te begrijpen, sorry. Een medewerker helpt u graag verder.\n"
-                + answers.contact_text(get_catalogue()),
-                buttons=[SUGGESTIONS[3], SUGGESTIONS[0]],
+                text=say("fallback.repeated", channel, contact=answers.contact_text(get_catalogue())),
+                buttons=suggestions(channel, 3, 0),
             )
             return []
-        dispatcher.utter_message(
-            text="Sorry, dat begreep ik niet goed. Kunt u het anders zeggen, in een paar woorden? Of kies hieronder.",
-            buttons=SUGGESTIONS,
-        )
+        dispatcher.utter_message(text=say("fallback.rephrase", channel), buttons=suggestions(channel))
         return []

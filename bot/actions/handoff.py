@@ -20,15 +20,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import metrics
 from bot.actions.common import latest_intent, now
+from bot.actions.tasks import text_channel
 from bot.core import answers, handoff
 from bot.core.catalogue import get_catalogue
+from bot.core.texts import say
 
 logger = logging.getLogger(__name__)
 
 ACTION_NAME = "action_human_handoff"
 #: Slots that say nothing to an agent.
 _QUIET_SLOTS = {"requested_slot", "session_started_metadata"}
-STOP_HINT = "Wilt u toch verder met de digitale assistent? Typ dan 'stop'."
 
 
 def always_human(product_id: Optional[str]) -> bool:
@@ -96,8 +97,8 @@ def conversation_context(tracker: Tracker, config: handoff.HandoffConfig) -> Dic
     }
 
 
-def _no_live_chat(intro: str) -> str:
-    return f"{intro}\n{answers.contact_text(get_catalogue())}"
+def _no_live_chat(key: str, channel: Optional[str]) -> str:
+    return say("handoff.no_live_chat", channel, intro=say(key, channel), contact=answers.contact_text(get_catalogue()))
 
 
 class ActionHumanHandoff(Action):
@@ -108,13 +109,13 @@ class ActionHumanHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         conversation = tracker.sender_id
+        channel = text_channel(tracker)
         store = handoff.default_store()
         if handoff.channel_of(conversation) not in handoff.LIVE_CHANNELS:
-            dispatcher.utter_message(text=_no_live_chat(
-                "Chatten met een medewerker kan via WhatsApp, Telegram of de webchat op stad.gent, niet via dit kanaal."))
+            dispatcher.utter_message(text=_no_live_chat("handoff.not_on_this_channel", channel))
             return []
         if store is None:
-            dispatcher.utter_message(text=_no_live_chat("Chatten met een medewerker is hier op dit moment niet beschikbaar."))
+            dispatcher.utter_message(text=_no_live_chat("handoff.not_available", channel))
             return []
         config = store.config
         reason = handoff_reason(tracker)
@@ -125,7 +126,7 @@ class ActionHumanHandoff(Action):
                                          live=live)
         except redis.RedisError as error:
             logger.error("handoff unavailable, Redis error: %s", error)
-            dispatcher.utter_message(text=_no_live_chat("Chatten met een medewerker lukt nu even niet, sorry."))
+            dispatcher.utter_message(text=_no_live_chat("handoff.failed", channel))
             return []
         logger.info("handoff %s: %s, %s (%s)", queued.handoff.id, reason, queued.handoff.status,
                     "new" if queued.created else "again")
@@ -137,36 +138,25 @@ class ActionHumanHandoff(Action):
     @staticmethod
     def answer(queued: handoff.Enqueued, reason: str, tracker: Tracker, config: handoff.HandoffConfig,
                store: handoff.HandoffStore, moment: datetime) -> str:
+        channel = text_channel(tracker)
         status = queued.handoff.status
         if status == "held":
-            return "U praat al met een medewerker van Gentinfo. Typ gerust uw vraag."
+            return say("handoff.already_with_agent", channel)
         if status == "message":
-            catalogue = get_catalogue()
-            contact = catalogue.contact
             opening = config.next_opening(moment)
-            when = handoff.when_text(opening, moment) if opening else "zo snel mogelijk"
-            return (
-                f"Onze medewerkers chatten {config.hours_text()}. Nu is er helaas niemand beschikbaar.\n"
-                f"U kunt Gentinfo bellen op {contact.phone} ({contact.hours}) of mailen naar {contact.email}.\n"
-                f"Of laat hier een bericht achter: typ uw vraag nu in één bericht. Een medewerker leest het "
-                f"zodra we weer open zijn ({when}) en antwoordt u hier.\n"
-                "Geen bericht achterlaten? Typ dan 'stop'."
-            )
+            when = handoff.when_text(opening, moment) if opening else say("handoff.when_asap", channel)
+            return say("handoff.leave_a_message", channel, hours=config.hours_text(), when=when)
         position = queued.position or 1
         wait = store.wait_minutes(position)
         lines = []
         if reason == "topic":
             product = get_catalogue().product(str(tracker.get_slot("product") or ""))
-            subject = f"over {product.in_sentence}" if product else "hierover"
-            lines.append(f"Voor vragen {subject} helpt een medewerker van Gentinfo u persoonlijk verder.")
-        if queued.created:
-            lines.append("Ik stuur uw vraag door naar een medewerker van Gentinfo.")
-        else:
-            lines.append("U staat al in de wachtrij voor een medewerker van Gentinfo.")
-        lines.append(
-            f"U bent nummer {position} in de wachtrij. De verwachte wachttijd is ongeveer {wait} "
-            f"{'minuut' if wait == 1 else 'minuten'}."
-        )
-        lines.append("De medewerker ziet ons gesprek, u hoeft uw vraag niet te herhalen.")
-        lines.append(STOP_HINT)
+            subject = say("handoff.subject_product", channel, product=product.in_sentence) if product else \
+                say("handoff.subject_this", channel)
+            lines.append(say("handoff.topic_for_people", channel, subject=subject))
+        lines.append(say("handoff.queued" if queued.created else "handoff.queued_again", channel))
+        lines.append(say("handoff.position_minute" if wait == 1 else "handoff.position_minutes", channel,
+                         position=position, wait=wait))
+        lines.append(say("handoff.agent_sees_conversation", channel))
+        lines.append(say("handoff.back_to_assistant_hint", channel))
         return "\n".join(lines)
