@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Dict, List, Optional
 
 from bot.core.catalogue import WEEKDAYS, Appointment, Catalogue, Location, Product
+from bot.core.texts import say
 
 Button = Dict[str, str]
 
@@ -33,7 +34,7 @@ def payload(intent: str, **entities: str) -> str:
 
 def which_product(catalogue: Catalogue, intent: str) -> Answer:
     return Answer(
-        "Over welk document of welke dienst gaat uw vraag? Kies hieronder of typ het woord, bijvoorbeeld 'reispas' of 'verhuizen'.",
+        say("answers.which_product"),
         [
             {"title": product.name, "payload": payload(intent, product=product.id)}
             for product in (catalogue.product(pid) for pid in POPULAR_PRODUCTS)
@@ -52,22 +53,23 @@ def product_answer(catalogue: Catalogue, product: Product, aspect: str) -> Answe
         "where": _where,
         "delivery": _delivery,
     }[aspect](catalogue, product)
-    return Answer(f"{text}\nMeer info: {product.url}", _follow_ups(product, aspect))
+    return Answer(say("answers.more_info", text=text, url=product.url), _follow_ups(product, aspect))
 
 
 def _info(catalogue: Catalogue, product: Product) -> str:
-    return f"{product.name}: {product.summary}\nWie? {product.who}\n{_appointment_sentence(product)}"
+    return say("answers.info", name=product.name, summary=product.summary, who=product.who,
+               appointment=_appointment_sentence(product))
 
 
 def _price(catalogue: Catalogue, product: Product) -> str:
-    return f"Prijs {product.in_sentence}: {product.price}.\nDe prijzen zijn indicatief: aan de balie betaalt u het juiste bedrag, met bankkaart."
+    return say("answers.price", product=product.in_sentence, price=product.price)
 
 
 def _documents(catalogue: Catalogue, product: Product) -> str:
     if not product.bring:
-        return f"Voor {product.in_sentence} hoeft u niets mee te brengen."
+        return say("answers.documents_none", product=product.in_sentence)
     items = "\n".join(f"- {item}" for item in product.bring)
-    return f"Wat brengt u mee voor {product.in_sentence}?\n{items}"
+    return say("answers.documents", product=product.in_sentence, items=items)
 
 
 def _appointment(catalogue: Catalogue, product: Product) -> str:
@@ -76,12 +78,12 @@ def _appointment(catalogue: Catalogue, product: Product) -> str:
 
 def _appointment_sentence(product: Product) -> str:
     if product.appointment == Appointment.required:
-        return f"Voor {product.in_sentence} maakt u eerst een afspraak ({product.desk})."
+        return say("answers.appointment_required", product=product.in_sentence, desk=product.desk)
     if product.appointment == Appointment.recommended:
-        return f"Een afspraak is niet verplicht voor {product.in_sentence}, maar met een afspraak hoeft u niet te wachten."
+        return say("answers.appointment_recommended", product=product.in_sentence)
     if product.online:
-        return f"Voor {product.in_sentence} hebt u geen afspraak nodig. Het kan online: {product.online}"
-    return f"Voor {product.in_sentence} hebt u geen afspraak nodig ({product.desk})."
+        return say("answers.appointment_online", product=product.in_sentence, online=product.online)
+    return say("answers.appointment_not_needed", product=product.in_sentence, desk=product.desk)
 
 
 def _where(catalogue: Catalogue, product: Product) -> str:
@@ -89,11 +91,11 @@ def _where(catalogue: Catalogue, product: Product) -> str:
     lines = [f"- {loc.name}, {loc.address}" for loc in locations]
     parts = []
     if lines:
-        parts.append(f"U kunt hiervoor terecht bij de {product.desk} in:\n" + "\n".join(lines))
+        parts.append(say("answers.where", desk=product.desk, lines="\n".join(lines)))
     else:
-        parts.append(f"Hiervoor gaat u niet naar een loket van de stad, maar naar: {product.desk}.")
+        parts.append(say("answers.where_elsewhere", desk=product.desk))
     if product.online:
-        parts.append(f"Online: {product.online}")
+        parts.append(say("answers.where_online", online=product.online))
     return "\n".join(parts)
 
 
@@ -102,18 +104,14 @@ def _delivery(catalogue: Catalogue, product: Product) -> str:
 
 
 def _follow_ups(product: Product, aspect: str) -> List[Button]:
-    options = [
-        ("price", "Wat kost het?", "ask_price"),
-        ("documents", "Wat meebrengen?", "ask_documents"),
-        ("where", "Waar?", "ask_where"),
-    ]
+    options = [("price", "ask_price"), ("documents", "ask_documents"), ("where", "ask_where")]
     buttons = [
-        {"title": title, "payload": payload(intent, product=product.id)}
-        for key, title, intent in options
+        {"title": say(f"answers.button_{key}"), "payload": payload(intent, product=product.id)}
+        for key, intent in options
         if key != aspect
     ]
     if product.bookable:
-        buttons.insert(0, {"title": "Afspraak maken", "payload": payload("book_appointment", product=product.id)})
+        buttons.insert(0, {"title": say("answers.button_book"), "payload": payload("book_appointment", product=product.id)})
     return buttons[:4]
 
 
@@ -131,46 +129,48 @@ def opening_hours_answer(catalogue: Catalogue, location: Location, now: datetime
     closed_reason = _closing_day(catalogue, location, today)
     spans = location.opening_hours.get(WEEKDAYS[today.weekday()], [])
     if closed_reason:
-        today_text = f"Vandaag is {location.name} gesloten ({closed_reason})."
+        today_text = say("answers.today_closed_for", location=location.name, reason=closed_reason)
     elif spans:
-        today_text = f"Vandaag ({WEEKDAYS[today.weekday()]}) is {location.name} open: {_spans_text(spans)}."
+        today_text = say("answers.today_open", weekday=WEEKDAYS[today.weekday()], location=location.name,
+                         hours=_spans_text(spans))
     else:
-        today_text = f"Vandaag ({WEEKDAYS[today.weekday()]}) is {location.name} gesloten."
+        today_text = say("answers.today_closed", weekday=WEEKDAYS[today.weekday()], location=location.name)
     upcoming = [
-        f"- {c.date.strftime('%d/%m')}: gesloten ({c.reason})"
+        say("answers.closing_day", day=c.date.strftime('%d/%m'), reason=c.reason)
         for c in catalogue.closing_days
         if 0 < (c.date - today).days <= 21 and (not c.locations or location.id in c.locations)
     ]
-    text = f"Openingsuren {location.name} ({location.address}):\n{location.opening_hours_text()}\n{today_text}"
+    text = say("answers.opening_hours", location=location.name, address=location.address,
+               hours=location.opening_hours_text(), today=today_text)
     if upcoming:
-        text += "\nLet op, binnenkort:\n" + "\n".join(upcoming)
+        text += say("answers.closing_soon", days="\n".join(upcoming))
     text += f"\n{location.walk_in}"
     others = [loc for loc in catalogue.locations if loc.id != location.id][:4]
     return Answer(text, [{"title": loc.name, "payload": payload("ask_opening_hours", location=loc.id)} for loc in others])
 
 
 def _spans_text(spans: List[str]) -> str:
-    return " en ".join(span.replace("-", " tot ") for span in spans)
+    return say("answers.span_and").join(span.replace("-", say("answers.span_to")) for span in spans)
 
 
 def location_answer(location: Location) -> Answer:
     return Answer(
-        f"{location.name}\nAdres: {location.address}\n{location.walk_in}\nMeer info: {location.url}",
-        [{"title": "Openingsuren", "payload": payload("ask_opening_hours", location=location.id)}],
+        say("answers.location", location=location.name, address=location.address, walk_in=location.walk_in,
+            url=location.url),
+        [{"title": say("answers.button_opening_hours"), "payload": payload("ask_opening_hours", location=location.id)}],
     )
 
 
 def locations_overview(catalogue: Catalogue) -> Answer:
     lines = "\n".join(f"- {loc.name}: {loc.address}" for loc in catalogue.locations)
     return Answer(
-        f"U vindt ons hier:\n{lines}\nIn het Stadskantoor en de wijkkantoren kunt u zonder afspraak terecht aan het onthaal voor een eerste vraag.",
-        [{"title": f"Openingsuren {loc.name}", "payload": payload("ask_opening_hours", location=loc.id)} for loc in catalogue.locations[:4]],
+        say("answers.locations", lines=lines),
+        [{"title": say("answers.button_opening_hours_of", location=loc.name),
+          "payload": payload("ask_opening_hours", location=loc.id)} for loc in catalogue.locations[:4]],
     )
 
 
 def contact_text(catalogue: Catalogue) -> str:
     contact = catalogue.contact
-    return (
-        f"{contact.name} helpt u graag verder:\n- bel {contact.phone} ({contact.hours})\n- mail {contact.email}\n"
-        f"- of kom langs aan het onthaal van het Stadskantoor of een wijkkantoor, zonder afspraak."
-    )
+    return say("answers.contact", name=contact.name, gentinfo_phone=contact.phone, gentinfo_hours=contact.hours,
+               gentinfo_email=contact.email)
