@@ -25,15 +25,16 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set,
 import holidays
 import yaml
 from pydantic import BaseModel, conint, root_validator
-from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Table, delete,
-                        insert, select, text, update)
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import db
 from bot.core.catalogue import Catalogue, Location, Product, get_catalogue
+from bot.core.citizen_text import Copy
 from bot.core.contact import ContactKind, InvalidContact, normalise_contact, normalise_email, normalise_phone
 from bot.core.dates import BRUSSELS, DateRequest, format_day, format_moment, now_in_brussels
+from bot.core.texts import say
 
 BOOK_CONFIG_PATH = Path(__file__).resolve().parents[1] / "data" / "content" / "appointment_book.yml"
 
@@ -50,15 +51,15 @@ Clock = Callable[[], datetime]
 class AppointmentError(Exception):
     """Base class; ``str(error)`` is for logs, ``message_nl`` for the citizen."""
 
-    message_nl = "Er ging iets mis met uw afspraak. Probeer het later opnieuw of bel Gentinfo op 09 210 10 10."
+    message_nl = Copy("appointments.error")
 
 
 class NotBookable(AppointmentError):
-    message_nl = "Voor dit product kunt u op die plaats geen afspraak maken."
+    message_nl = Copy("appointments.error_not_bookable")
 
 
 class InvalidSlot(AppointmentError):
-    message_nl = "Dat moment kunt u niet boeken. Kies een van de momenten die ik voorstel."
+    message_nl = Copy("appointments.error_invalid_slot")
 
 
 class OutsideHorizon(AppointmentError):
@@ -71,34 +72,33 @@ class OutsideHorizon(AppointmentError):
 
     @property
     def message_nl(self) -> str:  # type: ignore[override]
-        return (f"U kunt een afspraak maken vanaf {format_moment(self.first_moment)} "
-                f"tot en met {format_day(self.last_day)}. Kies een moment in die periode.")
+        return say("appointments.error_outside_horizon", first=format_moment(self.first_moment),
+                   last=format_day(self.last_day))
 
 
 class SlotTaken(AppointmentError):
-    message_nl = "Dat moment is intussen al geboekt door iemand anders. Kies een ander moment."
+    message_nl = Copy("appointments.error_slot_taken")
 
 
 class UnknownReference(AppointmentError):
     #: Same text as ContactMismatch: we never tell whether a reference exists.
-    message_nl = ("Ik vind geen afspraak met dat afspraaknummer en die contactgegevens. Kijk het "
-                  "afspraaknummer (bijvoorbeeld GNT-7K3Q9) en uw telefoonnummer of e-mailadres na.")
+    message_nl = Copy("appointments.error_not_found")
 
 
 class ContactMismatch(AppointmentError):
-    message_nl = UnknownReference.message_nl
+    message_nl = Copy("appointments.error_not_found")
 
 
 class AlreadyCancelled(AppointmentError):
-    message_nl = "Deze afspraak is al geannuleerd."
+    message_nl = Copy("appointments.error_already_cancelled")
 
 
 class AppointmentPassed(AppointmentError):
-    message_nl = "Deze afspraak is al begonnen of voorbij. U kunt ze niet meer wijzigen of annuleren."
+    message_nl = Copy("appointments.error_passed")
 
 
 class InvalidName(AppointmentError):
-    message_nl = "Geef uw voornaam en uw achternaam, bijvoorbeeld Jan Peeters."
+    message_nl = Copy("appointments.error_invalid_name")
 
 
 # -- configuration ---------------------------------------------------------------------------------

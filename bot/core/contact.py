@@ -13,6 +13,8 @@ from enum import Enum
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from bot.core.texts import say
+
 REGION = "BE"
 #: Numbers we can call back; premium (0900), toll-free (0800) and 078 numbers are refused.
 _CALLABLE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
@@ -43,10 +45,7 @@ class InvalidContact(ValueError):
 
     @property
     def message_nl(self) -> str:
-        if self.kind is ContactKind.email:
-            return "Dat e-mailadres klopt niet. Kijk het even na. Een e-mailadres ziet er zo uit: naam@voorbeeld.be."
-        return ("Dat telefoonnummer klopt niet. Geef een Belgisch gsm-nummer of vast nummer, "
-                "bijvoorbeeld 0470 12 34 56 of 09 210 10 10.")
+        return say("common.invalid_email" if self.kind is ContactKind.email else "common.invalid_phone")
 
 
 def normalise_phone(text: str) -> str:

@@ -48,6 +48,7 @@ from sqlalchemy.types import TypeDecorator
 from bot.core import contact
 from bot.core.catalogue import Catalogue, get_catalogue
 from bot.core.db import metadata
+from bot.core.texts import say
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class TooShort(InvalidSuggestion):
         super().__init__(
             field_name,
             f"fewer than {min_words} words",
-            f"Beschrijf het in minstens {min_words} woorden, zodat we goed begrijpen wat er misloopt.",
+            say("kafka.error_too_short", min_words=min_words),
         )
         self.min_words = min_words
 
@@ -131,7 +132,7 @@ class TooLong(InvalidSuggestion):
         super().__init__(
             field_name,
             f"longer than {limit} characters",
-            f"Uw tekst is te lang. U kunt maximaal {limit} tekens gebruiken. Maak hem wat korter.",
+            say("kafka.error_too_long", limit=limit),
         )
         self.limit = limit
 
@@ -140,11 +141,8 @@ class ContactNotAllowed(InvalidSuggestion):
     """Contact details without consent (``reason == "no_consent"``) or on an anonymous suggestion."""
 
     def __init__(self, reason: str) -> None:
-        citizen = {
-            "no_consent": "We bewaren uw contactgegevens alleen als u daar toestemming voor geeft.",
-            "anonymous": "U koos om anoniem te blijven. Dan bewaren we geen contactgegevens.",
-        }[reason]
-        super().__init__("consent", f"contact details refused ({reason})", citizen)
+        citizen = {"no_consent": "kafka.error_no_consent", "anonymous": "kafka.error_anonymous"}[reason]
+        super().__init__("consent", f"contact details refused ({reason})", say(citizen))
         self.reason = reason
 
 
@@ -167,7 +165,7 @@ class UnknownProduct(InvalidSuggestion):
         super().__init__(
             "product_id",
             f"{product_id!r} is not in the catalogue",
-            "Over welke dienst gaat het? Kies er een uit de lijst, of kies 'iets anders'.",
+            say("kafka.error_unknown_product"),
         )
         self.product_id = product_id
 
@@ -179,7 +177,7 @@ class UnstorableText(InvalidSuggestion):
         super().__init__(
             field_name,
             "contains NUL or invalid Unicode",
-            "Uw tekst bevat tekens die we niet kunnen bewaren. Wilt u hem opnieuw typen?",
+            say("kafka.error_unstorable"),
         )
 
 
