@@ -12,17 +12,10 @@ out, in ``export_csv`` (spreadsheet formulas) and ``safe_json_dumps`` (embedding
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import os
-import re
-from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta, timezone
-from enum import Enum
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
-from zoneinfo import ZoneInfo
+from dataclasses import fields
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from sqlalchemy import (
     Boolean,
@@ -45,221 +38,67 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.types import TypeDecorator
 
-from bot.core import contact
 from bot.core.catalogue import Catalogue, get_catalogue
 from bot.core.db import metadata
-from bot.core.texts import say
+from bot.core.kafka_export import (
+    CSV_COLUMNS,
+    export_csv,
+    export_json,
+    safe_json_dumps,
+    spreadsheet_safe,
+    to_record,
+)
+from bot.core.kafka_model import (
+    CHANNELS,
+    CITY_TZ,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_RETENTION_DAYS,
+    MAX_CONVERSATION_ID_CHARS,
+    MAX_EMAIL_CHARS,
+    MAX_FILTER_DATE,
+    MAX_NAME_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_PAGE_SIZE,
+    MAX_PROBLEM_CHARS,
+    MAX_PRODUCT_OTHER_CHARS,
+    MAX_PROPOSAL_CHARS,
+    MIN_FILTER_DATE,
+    MIN_PROBLEM_WORDS,
+    PRODUCT_OTHER,
+    RETENTION_ENV,
+    WORD,
+    ContactNotAllowed,
+    Filters,
+    InvalidEmail,
+    InvalidFilter,
+    InvalidPhone,
+    InvalidReference,
+    InvalidSuggestion,
+    KafkaError,
+    Status,
+    StatusChange,
+    StatusInfo,
+    Suggestion,
+    TooLong,
+    TooShort,
+    UnknownProduct,
+    UnknownReference,
+    UnknownStatus,
+    UnstorableText,
+    check_storable,
+    format_reference,
+    given,
+    normalise_email,
+    normalise_phone,
+    optional_text,
+    parse_reference,
+    parse_status,
+    retention_days_from_env,
+    start_of_local_day,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
-
-#: Dates in references, filters and exports are Ghent's local dates.
-CITY_TZ = ZoneInfo("Europe/Brussels")
-
-# -- limits (characters are Unicode code points, as Python's len() counts them) ------------------
-MIN_PROBLEM_WORDS = 3
-MAX_PROBLEM_CHARS = 4000
-MAX_PROPOSAL_CHARS = 4000
-MAX_PRODUCT_OTHER_CHARS = 200
-MAX_NAME_CHARS = 200
-MAX_EMAIL_CHARS = 254
-MAX_NOTE_CHARS = 4000
-MAX_CONVERSATION_ID_CHARS = 255
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
-
-#: Channels a suggestion can come from (the prefixes of ``connectors.outbound`` conversation ids).
-CHANNELS = ("whatsapp", "telegram", "web")
-#: Filter value for suggestions about "iets anders", i.e. without a catalogue product.
-PRODUCT_OTHER = "anders"
-#: Filter dates outside this range are refused (they overflow time-zone arithmetic).
-MIN_FILTER_DATE = date(2000, 1, 1)
-MAX_FILTER_DATE = date(9998, 12, 31)
-
-RETENTION_ENV = "GENTINFO_KAFKA_RETENTION_DAYS"
-DEFAULT_RETENTION_DAYS = 365
-
-
-class Status(str, Enum):
-    """Where a suggestion is in the city's follow-up; the value is what the database and API use."""
-
-    nieuw = "nieuw"
-    in_behandeling = "in_behandeling"
-    doorgestuurd = "doorgestuurd"
-    uitgevoerd = "uitgevoerd"
-    afgewezen = "afgewezen"
-
-    @property
-    def label(self) -> str:
-        """Dutch (B1) label, fit to show to the citizen."""
-        return STATUS_LABELS[self]
-
-
-STATUS_LABELS: Dict[Status, str] = {
-    Status.nieuw: "Ontvangen",
-    Status.in_behandeling: "In behandeling",
-    Status.doorgestuurd: "Doorgestuurd naar de juiste dienst",
-    Status.uitgevoerd: "Uitgevoerd",
-    Status.afgewezen: "Afgewezen",
-}
-
-
-# -- exceptions ------------------------------------------------------------------------------------
-class KafkaError(Exception):
-    """Base of everything this module raises on purpose."""
-
-
-class InvalidSuggestion(KafkaError, ValueError):
-    """Input the citizen can correct: ``field`` names what to ask again, ``citizen_message`` how (Dutch)."""
-
-    def __init__(self, field_name: str, message: str, citizen_message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.citizen_message = citizen_message
-
-
-class TooShort(InvalidSuggestion):
-    def __init__(self, field_name: str, min_words: int) -> None:
-        super().__init__(
-            field_name,
-            f"fewer than {min_words} words",
-            say("kafka.error_too_short", min_words=min_words),
-        )
-        self.min_words = min_words
-
-
-class TooLong(InvalidSuggestion):
-    def __init__(self, field_name: str, limit: int) -> None:
-        super().__init__(
-            field_name,
-            f"longer than {limit} characters",
-            say("kafka.error_too_long", limit=limit),
-        )
-        self.limit = limit
-
-
-class ContactNotAllowed(InvalidSuggestion):
-    """Contact details without consent (``reason == "no_consent"``) or on an anonymous suggestion."""
-
-    def __init__(self, reason: str) -> None:
-        citizen = {"no_consent": "kafka.error_no_consent", "anonymous": "kafka.error_anonymous"}[reason]
-        super().__init__("consent", f"contact details refused ({reason})", say(citizen))
-        self.reason = reason
-
-
-class InvalidEmail(InvalidSuggestion):
-    """Refused by ``bot.core.contact.normalise_email``; the citizen message is that module's."""
-
-    def __init__(self, citizen_message: str) -> None:
-        super().__init__("contact_email", "not a valid e-mail address", citizen_message)
-
-
-class InvalidPhone(InvalidSuggestion):
-    """Refused by ``bot.core.contact.normalise_phone`` (Belgian mobile or fixed numbers only)."""
-
-    def __init__(self, citizen_message: str) -> None:
-        super().__init__("contact_phone", "not a valid phone number", citizen_message)
-
-
-class UnknownProduct(InvalidSuggestion):
-    def __init__(self, product_id: str) -> None:
-        super().__init__(
-            "product_id",
-            f"{product_id!r} is not in the catalogue",
-            say("kafka.error_unknown_product"),
-        )
-        self.product_id = product_id
-
-
-class UnstorableText(InvalidSuggestion):
-    """NUL characters or broken Unicode, which PostgreSQL cannot store."""
-
-    def __init__(self, field_name: str) -> None:
-        super().__init__(
-            field_name,
-            "contains NUL or invalid Unicode",
-            say("kafka.error_unstorable"),
-        )
-
-
-class InvalidReference(KafkaError, ValueError):
-    """Text that contains no reference of the form KAFKA-<year>-<number>."""
-
-
-class UnknownReference(KafkaError, LookupError):
-    """A well-formed reference that is not in the register."""
-
-
-class UnknownStatus(KafkaError, ValueError):
-    """A status value that is not one of ``Status``."""
-
-
-class InvalidFilter(KafkaError, ValueError):
-    """Filters or paging that make no sense (``from`` after ``to``, negative offset, ...)."""
-
-
-# -- value objects ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatusChange:
-    status: Status
-    changed_at: datetime
-    note: Optional[str]
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """One suggestion as stored; datetimes are timezone-aware UTC."""
-
-    reference: str
-    created_at: datetime
-    updated_at: datetime
-    status: Status
-    problem: str
-    product_id: Optional[str]
-    product_other: Optional[str]
-    proposal: Optional[str]
-    anonymous: bool
-    consent: bool
-    consent_at: Optional[datetime]
-    contact_name: Optional[str]
-    contact_email: Optional[str]
-    contact_phone: Optional[str]
-    channel: Optional[str]
-    conversation_id: Optional[str]
-    internal_note: Optional[str]
-    contact_purged_at: Optional[datetime]
-    history: Tuple[StatusChange, ...] = ()
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    """What a citizen may learn about a suggestion from its reference alone: nothing personal."""
-
-    reference: str
-    status: Status
-    label: str
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Selection for ``list``/``count``/exports. Dates are Ghent dates, both ends inclusive."""
-
-    date_from: Optional[date] = None
-    date_to: Optional[date] = None
-    #: a catalogue product id, or ``PRODUCT_OTHER`` for suggestions without product
-    product_id: Optional[str] = None
-    status: Optional[Status] = None
-
-    def __post_init__(self) -> None:
-        for value in (self.date_from, self.date_to):
-            if value is not None and not MIN_FILTER_DATE <= value <= MAX_FILTER_DATE:
-                raise InvalidFilter(f"dates must lie between {MIN_FILTER_DATE} and {MAX_FILTER_DATE}")
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise InvalidFilter("'from' is after 'to'")
-        if self.status is not None:
-            object.__setattr__(self, "status", parse_status(self.status))
-
 
 # -- tables ----------------------------------------------------------------------------------------
 class UtcDateTime(TypeDecorator):
@@ -340,90 +179,6 @@ reference_counters = Table(
 )
 
 
-# -- references and small parsers ------------------------------------------------------------------
-_REFERENCE = re.compile(r"(?<![a-z0-9])kafka[\s_-]*(\d{4})[\s_-]*(\d{1,9})(?!\d)", re.IGNORECASE)
-
-
-def format_reference(year: int, number: int) -> str:
-    return f"KAFKA-{year}-{number:06d}"
-
-
-def parse_reference(value: str) -> str:
-    """The canonical reference in what a citizen typed ("kafka 2026 123" -> "KAFKA-2026-000123")."""
-    match = _REFERENCE.search(value or "")
-    if not match:
-        raise InvalidReference("no reference of the form KAFKA-<year>-<number> found")
-    return format_reference(int(match.group(1)), int(match.group(2)))
-
-
-def parse_status(value: Union[Status, str]) -> Status:
-    try:
-        return Status(value)
-    except ValueError:
-        raise UnknownStatus(f"unknown status {value!r}; use one of {', '.join(s.value for s in Status)}") from None
-
-
-def retention_days_from_env(environ: Mapping[str, str] = os.environ) -> int:
-    """Days contact details are kept (``GENTINFO_KAFKA_RETENTION_DAYS``, default 365)."""
-    raw = environ.get(RETENTION_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RETENTION_DAYS
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{RETENTION_ENV} must be a whole number of days, at least 1 (got {raw!r})")
-    return int(raw)
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _check_storable(field_name: str, value: str) -> None:
-    if "\x00" in value:
-        raise UnstorableText(field_name)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnstorableText(field_name) from None
-
-
-def _given(field_name: str, value: Optional[str]) -> Optional[str]:
-    """None for absent or blank input, else the value as given once it is known to be storable."""
-    if value is None or not value.strip():
-        return None
-    _check_storable(field_name, value)
-    return value
-
-
-def _optional_text(field_name: str, value: Optional[str], limit: int) -> Optional[str]:
-    value = _given(field_name, value)
-    if value is not None and len(value) > limit:
-        raise TooLong(field_name, limit)
-    return value
-
-
-def _normalise_email(value: str) -> str:
-    """Lower case, IDN domain as punycode: the same rules as everywhere in the assistant."""
-    try:
-        return contact.normalise_email(value)
-    except contact.InvalidContact as error:
-        raise InvalidEmail(error.message_nl) from None
-
-
-def _normalise_phone(value: str) -> str:
-    """E.164 (``+32470123456``); only Belgian mobile and fixed numbers, as for appointments."""
-    try:
-        return contact.normalise_phone(value)
-    except contact.InvalidContact as error:
-        raise InvalidPhone(error.message_nl) from None
-
-
-def _start_of_local_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=CITY_TZ).astimezone(timezone.utc)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 # -- the register ----------------------------------------------------------------------------------
 class KafkaRegister:
     """Files, finds and follows up suggestions in the project database (SQLite or PostgreSQL)."""
@@ -433,7 +188,7 @@ class KafkaRegister:
         engine: Engine,
         *,
         catalogue: Optional[Catalogue] = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"the KAFKA register supports SQLite and PostgreSQL, not {engine.dialect.name}")
@@ -469,27 +224,27 @@ class KafkaRegister:
         suggestions. Blank optional texts count as absent; a missing problem (None) as empty.
         """
         problem = problem or ""
-        _check_storable("problem", problem)
+        check_storable("problem", problem)
         if len(problem) > MAX_PROBLEM_CHARS:
             raise TooLong("problem", MAX_PROBLEM_CHARS)
-        if len(_WORD.findall(problem)) < MIN_PROBLEM_WORDS:
+        if len(WORD.findall(problem)) < MIN_PROBLEM_WORDS:
             raise TooShort("problem", MIN_PROBLEM_WORDS)
-        proposal = _optional_text("proposal", proposal, MAX_PROPOSAL_CHARS)
-        product_other = _optional_text("product_other", product_other, MAX_PRODUCT_OTHER_CHARS)
+        proposal = optional_text("proposal", proposal, MAX_PROPOSAL_CHARS)
+        product_other = optional_text("product_other", product_other, MAX_PRODUCT_OTHER_CHARS)
         if product_id is not None and self.catalogue.product(product_id) is None:
             raise UnknownProduct(product_id)
 
-        name = _optional_text("contact_name", contact_name, MAX_NAME_CHARS)
-        email = _given("contact_email", contact_email)
-        phone = _given("contact_phone", contact_phone)
+        name = optional_text("contact_name", contact_name, MAX_NAME_CHARS)
+        email = given("contact_email", contact_email)
+        phone = given("contact_phone", contact_phone)
         has_contact = any(value is not None for value in (name, email, phone))
         if anonymous and (has_contact or consent):
             raise ContactNotAllowed("anonymous")
         if has_contact and not consent:
             raise ContactNotAllowed("no_consent")
         name = name.strip() if name else None
-        email = _normalise_email(email) if email else None
-        phone = _normalise_phone(phone) if phone else None
+        email = normalise_email(email) if email else None
+        phone = normalise_phone(phone) if phone else None
 
         if anonymous:
             channel = conversation_id = None
@@ -501,25 +256,25 @@ class KafkaRegister:
 
         now = self._now()
         year = now.astimezone(CITY_TZ).year
-        values: Dict[str, Any] = dict(
-            created_at=now,
-            updated_at=now,
-            status=Status.nieuw.value,
-            problem=problem,
-            product_id=product_id,
-            product_other=product_other,
-            proposal=proposal,
-            anonymous=anonymous,
-            consent=consent,
-            consent_at=now if consent else None,
-            contact_name=name,
-            contact_email=email,
-            contact_phone=phone,
-            channel=channel,
-            conversation_id=conversation_id,
-            internal_note=None,
-            contact_purged_at=None,
-        )
+        values: Dict[str, Any] = {
+            "created_at": now,
+            "updated_at": now,
+            "status": Status.nieuw.value,
+            "problem": problem,
+            "product_id": product_id,
+            "product_other": product_other,
+            "proposal": proposal,
+            "anonymous": anonymous,
+            "consent": consent,
+            "consent_at": now if consent else None,
+            "contact_name": name,
+            "contact_email": email,
+            "contact_phone": phone,
+            "channel": channel,
+            "conversation_id": conversation_id,
+            "internal_note": None,
+            "contact_purged_at": None,
+        }
         with self.engine.begin() as connection:
             number = _next_number(connection, year)
             reference = format_reference(year, number)
@@ -590,7 +345,7 @@ class KafkaRegister:
         """Set the status, record it in the history; a note also becomes the current internal note."""
         status = parse_status(status)
         reference = parse_reference(reference)
-        note = _optional_text("note", note, MAX_NOTE_CHARS)
+        note = optional_text("note", note, MAX_NOTE_CHARS)
         now = self._now()
         changes: Dict[str, Any] = {"status": status.value, "updated_at": now}
         if note is not None:
@@ -656,9 +411,9 @@ def _next_number(connection: Connection, year: int) -> int:
 def _conditions(filters: Filters) -> List[Any]:
     conditions: List[Any] = []
     if filters.date_from:
-        conditions.append(suggestions.c.created_at >= _start_of_local_day(filters.date_from))
+        conditions.append(suggestions.c.created_at >= start_of_local_day(filters.date_from))
     if filters.date_to:
-        conditions.append(suggestions.c.created_at < _start_of_local_day(filters.date_to + timedelta(days=1)))
+        conditions.append(suggestions.c.created_at < start_of_local_day(filters.date_to + timedelta(days=1)))
     if filters.product_id == PRODUCT_OTHER:
         conditions.append(suggestions.c.product_id.is_(None))
     elif filters.product_id:
@@ -689,106 +444,15 @@ def _with_history(connection: Connection, rows: Sequence[Row]) -> List[Suggestio
         for row in rows
     ]
 
-
-# -- exports ---------------------------------------------------------------------------------------
-CSV_COLUMNS = (
-    "reference",
-    "created_at",
-    "updated_at",
-    "status",
-    "status_label",
-    "product_id",
-    "product_name",
-    "product_other",
-    "problem",
-    "proposal",
-    "anonymous",
-    "consent",
-    "consent_at",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "channel",
-    "internal_note",
-    "contact_purged_at",
-)
-
-#: First characters that make Excel/LibreOffice read a cell as a formula (OWASP CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-_JSON_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_JSON_HTML_UNSAFE = re.compile("[<>&\u2028\u2029]")
-
-
-def _iso(value: Optional[datetime]) -> Optional[str]:
-    """Ghent local time with its offset, to the second: unambiguous and readable for staff."""
-    return value.astimezone(CITY_TZ).isoformat(timespec="seconds") if value else None
-
-
-def to_record(
-    suggestion: Suggestion, *, catalogue: Optional[Catalogue] = None, include_conversation: bool = False
-) -> Dict[str, Any]:
-    """JSON-ready dict for staff. The conversation id (a phone number on WhatsApp) only on request."""
-    product = catalogue.product(suggestion.product_id) if catalogue and suggestion.product_id else None
-    record: Dict[str, Any] = {
-        "reference": suggestion.reference,
-        "created_at": _iso(suggestion.created_at),
-        "updated_at": _iso(suggestion.updated_at),
-        "status": suggestion.status.value,
-        "status_label": suggestion.status.label,
-        "product_id": suggestion.product_id,
-        "product_name": product.name if product else None,
-        "product_other": suggestion.product_other,
-        "problem": suggestion.problem,
-        "proposal": suggestion.proposal,
-        "anonymous": suggestion.anonymous,
-        "consent": suggestion.consent,
-        "consent_at": _iso(suggestion.consent_at),
-        "contact_name": suggestion.contact_name,
-        "contact_email": suggestion.contact_email,
-        "contact_phone": suggestion.contact_phone,
-        "channel": suggestion.channel,
-        "internal_note": suggestion.internal_note,
-        "contact_purged_at": _iso(suggestion.contact_purged_at),
-        "history": [
-            {"status": c.status.value, "status_label": c.status.label, "changed_at": _iso(c.changed_at), "note": c.note}
-            for c in suggestion.history
-        ],
-    }
-    if include_conversation:
-        record["conversation_id"] = suggestion.conversation_id
-    return record
-
-
-def spreadsheet_safe(value: str) -> str:
-    """Prefix an apostrophe when a spreadsheet would otherwise evaluate the cell as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def export_csv(suggestions_: Iterable[Suggestion], *, catalogue: Optional[Catalogue] = None) -> str:
-    """CSV (RFC 4180 via the csv module, one header row ``CSV_COLUMNS``), safe to open in Excel."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for suggestion in suggestions_:
-        record = to_record(suggestion, catalogue=catalogue)
-        cells = []
-        for column in CSV_COLUMNS:
-            value = record[column]
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            cells.append("" if value is None else spreadsheet_safe(str(value)))
-        writer.writerow(cells)
-    return buffer.getvalue()
-
-
-def safe_json_dumps(value: Any) -> str:
-    """JSON that can be pasted inside an HTML ``<script>`` block: ``<``, ``>``, ``&`` become \\u escapes."""
-    dumped = json.dumps(value, ensure_ascii=False)
-    return _JSON_HTML_UNSAFE.sub(lambda match: _JSON_HTML_ESCAPES[match.group(0)], dumped)
-
-
-def export_json(suggestions_: Iterable[Suggestion], *, catalogue: Optional[Catalogue] = None) -> str:
-    """``{"count": n, "suggestions": [record, ...]}``, HTML-safe (see ``safe_json_dumps``)."""
-    records = [to_record(s, catalogue=catalogue) for s in suggestions_]
-    return safe_json_dumps({"count": len(records), "suggestions": records})
+#: Everything callers use as ``kafka.<name>``, also what now lives in kafka_model and kafka_export.
+__all__ = [
+    "CHANNELS", "CITY_TZ", "CSV_COLUMNS", "ContactNotAllowed", "DEFAULT_PAGE_SIZE", "DEFAULT_RETENTION_DAYS",
+    "Filters", "InvalidEmail", "InvalidFilter", "InvalidPhone", "InvalidReference", "InvalidSuggestion",
+    "KafkaError", "MAX_CONVERSATION_ID_CHARS", "MAX_EMAIL_CHARS", "MAX_FILTER_DATE", "MAX_NAME_CHARS",
+    "MAX_NOTE_CHARS", "MAX_PAGE_SIZE", "MAX_PROBLEM_CHARS", "MAX_PRODUCT_OTHER_CHARS", "MAX_PROPOSAL_CHARS",
+    "MIN_FILTER_DATE", "MIN_PROBLEM_WORDS", "PRODUCT_OTHER", "RETENTION_ENV", "Status",
+    "StatusChange", "StatusInfo", "Suggestion", "TooLong", "TooShort", "UnknownProduct", "UnknownReference",
+    "UnknownStatus", "UnstorableText", "export_csv", "export_json", "format_reference", "parse_reference",
+    "parse_status", "retention_days_from_env", "safe_json_dumps", "spreadsheet_safe", "to_record",
+    "KafkaRegister", "suggestions", "status_changes", "reference_counters",
+]
