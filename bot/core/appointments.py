@@ -10,246 +10,52 @@ unit start). Two bookings that overlap on one desk, even of different lengths, c
 and the database refuses the second; we never check-then-insert. Cancelling deletes the units, so
 the time is free again, while the appointment row stays as history.
 
-Exception messages are for logs (no personal data). Citizens see ``error.message_nl``.
+Exception messages are for logs (no personal data). Citizens see ``error.message_nl`` (texts.yml).
+The vocabulary (errors, configuration, values) is in ``appointment_model``, the citizen texts and calendar
+file in ``appointment_calendar``; both re-exported here.
 """
 from __future__ import annotations
 
 import hmac
-import secrets
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from enum import Enum
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set, Tuple, Union, runtime_checkable
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import holidays
-import yaml
-from pydantic import BaseModel, conint, root_validator
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Table, delete, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import db
+from bot.core.appointment_calendar import booking_summary_nl, describe_slot, to_ics
+from bot.core.appointment_model import (
+    BOOK_CONFIG_PATH,
+    REFERENCE_ALPHABET,
+    REFERENCE_LENGTH,
+    REFERENCE_PREFIX,
+    AlreadyCancelled,
+    AppointmentBook,
+    AppointmentError,
+    AppointmentPassed,
+    BookConfig,
+    Booking,
+    BookingStatus,
+    Clock,
+    ContactMismatch,
+    DeskGroup,
+    InvalidName,
+    InvalidSlot,
+    NotBookable,
+    OutsideHorizon,
+    Slot,
+    SlotTaken,
+    UnknownReference,
+    load_book_config,
+    new_reference,
+    normalise_reference,
+)
 from bot.core.catalogue import Catalogue, Location, Product, get_catalogue
-from bot.core.citizen_text import Copy
 from bot.core.contact import ContactKind, InvalidContact, normalise_contact, normalise_email, normalise_phone
-from bot.core.dates import BRUSSELS, DateRequest, format_day, format_moment, now_in_brussels
-from bot.core.texts import say
-
-BOOK_CONFIG_PATH = Path(__file__).resolve().parents[1] / "data" / "content" / "appointment_book.yml"
-
-#: No 0/O/1/I: a reference is read aloud and typed over from a screen or a letter.
-REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-REFERENCE_PREFIX = "GNT"
-REFERENCE_LENGTH = 5
-_REFERENCE_ATTEMPTS = 8
-
-Clock = Callable[[], datetime]
-
-
-# -- errors ---------------------------------------------------------------------------------------
-class AppointmentError(Exception):
-    """Base class; ``str(error)`` is for logs, ``message_nl`` for the citizen."""
-
-    message_nl = Copy("appointments.error")
-
-
-class NotBookable(AppointmentError):
-    message_nl = Copy("appointments.error_not_bookable")
-
-
-class InvalidSlot(AppointmentError):
-    message_nl = Copy("appointments.error_invalid_slot")
-
-
-class OutsideHorizon(AppointmentError):
-    """The day or slot lies before the lead time or after the last bookable day."""
-
-    def __init__(self, message: str, first_moment: datetime, last_day: date) -> None:
-        super().__init__(message)
-        self.first_moment = first_moment
-        self.last_day = last_day
-
-    @property
-    def message_nl(self) -> str:  # type: ignore[override]
-        return say("appointments.error_outside_horizon", first=format_moment(self.first_moment),
-                   last=format_day(self.last_day))
-
-
-class SlotTaken(AppointmentError):
-    message_nl = Copy("appointments.error_slot_taken")
-
-
-class UnknownReference(AppointmentError):
-    #: Same text as ContactMismatch: we never tell whether a reference exists.
-    message_nl = Copy("appointments.error_not_found")
-
-
-class ContactMismatch(AppointmentError):
-    message_nl = Copy("appointments.error_not_found")
-
-
-class AlreadyCancelled(AppointmentError):
-    message_nl = Copy("appointments.error_already_cancelled")
-
-
-class AppointmentPassed(AppointmentError):
-    message_nl = Copy("appointments.error_passed")
-
-
-class InvalidName(AppointmentError):
-    message_nl = Copy("appointments.error_invalid_name")
-
-
-# -- configuration ---------------------------------------------------------------------------------
-class DeskGroup(BaseModel):
-    count: conint(ge=1, le=100)  # type: ignore[valid-type]
-    services: List[str]
-
-
-class BookConfig(BaseModel):
-    """``appointment_book.yml``; ``check(catalogue)`` verifies it fits the catalogue."""
-
-    slot_grid_minutes: conint(ge=1, le=60) = 5  # type: ignore[valid-type]
-    lead_time_minutes: conint(ge=0) = 60  # type: ignore[valid-type]
-    horizon_days: conint(ge=1, le=366) = 56  # type: ignore[valid-type]
-    services: Dict[str, List[str]]
-    desks: Dict[str, Dict[str, DeskGroup]]
-
-    @root_validator(skip_on_failure=True)
-    def _services_resolve(cls, values: dict) -> dict:
-        seen: Dict[str, str] = {}
-        for service, products in values["services"].items():
-            for product in products:
-                if seen.setdefault(product, service) != service:
-                    raise ValueError(f"product {product} is in services {seen[product]} and {service}")
-        for location, groups in values["desks"].items():
-            for name, group in groups.items():
-                unknown = set(group.services) - set(values["services"])
-                if unknown:
-                    raise ValueError(f"desks {location}/{name}: unknown services {sorted(unknown)}")
-        return values
-
-    def service_of(self, product_id: str) -> Optional[str]:
-        return next((s for s, products in self.services.items() if product_id in products), None)
-
-    def desk_group(self, product_id: str, location_id: str) -> Tuple[str, int]:
-        """(group name, number of desks) that serves a product at a location; KeyError if none."""
-        service = self.service_of(product_id)
-        groups = [(name, g.count) for name, g in self.desks.get(location_id, {}).items() if service in g.services]
-        if len(groups) != 1:
-            raise KeyError(f"{product_id} at {location_id}: {len(groups)} desk groups")
-        return groups[0]
-
-    def check(self, catalogue: Catalogue) -> None:
-        """Raise ValueError listing every mismatch with the catalogue (run at start-up and in tests)."""
-        problems: List[str] = []
-        grid = self.slot_grid_minutes
-        bookable = {p.id: p for p in catalogue.bookable_products()}
-        for service, products in self.services.items():
-            problems += [f"service {service}: {p} is not a bookable product" for p in products if p not in bookable]
-        for product in bookable.values():
-            if self.service_of(product.id) is None:
-                problems.append(f"product {product.id} is in no service")
-                continue
-            if product.slot_minutes % grid:  # type: ignore[operator]
-                problems.append(f"product {product.id}: slot_minutes is not a multiple of {grid}")
-            for location_id in product.locations:
-                try:
-                    self.desk_group(product.id, location_id)
-                except KeyError as error:
-                    problems.append(f"needs exactly one desk group: {error.args[0]}")
-        for location_id, groups in self.desks.items():
-            location = catalogue.location(location_id)
-            if location is None:
-                problems.append(f"desks: unknown location {location_id}")
-                continue
-            for name, group in groups.items():
-                served = [p for s in group.services for p in self.services[s] if p in bookable
-                          and location_id in bookable[p].locations]
-                if not served:
-                    problems.append(f"desks {location_id}/{name} serve no product offered there")
-            for weekday in range(7):
-                for start, end in location.hours_on(weekday):
-                    if (start.hour * 60 + start.minute) % grid or (end.hour * 60 + end.minute) % grid:
-                        problems.append(f"{location_id}: opening hours not on the {grid}-minute grid")
-        if problems:
-            raise ValueError("appointment book does not fit the catalogue:\n- " + "\n- ".join(sorted(set(problems))))
-
-
-def load_book_config(path: Path = BOOK_CONFIG_PATH) -> BookConfig:
-    with path.open(encoding="utf-8") as handle:
-        return BookConfig.parse_obj(yaml.safe_load(handle))
-
-
-# -- values ---------------------------------------------------------------------------------------
-class BookingStatus(str, Enum):
-    booked = "booked"
-    cancelled = "cancelled"
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A bookable moment; times are aware, Europe/Brussels."""
-
-    product_id: str
-    location_id: str
-    starts_at: datetime
-    ends_at: datetime
-
-    def to_dict(self) -> Dict[str, str]:
-        """JSON-friendly form, to keep offered slots in a Rasa slot between turns."""
-        return {"product_id": self.product_id, "location_id": self.location_id,
-                "starts_at": self.starts_at.isoformat(), "ends_at": self.ends_at.isoformat()}
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, str]) -> "Slot":
-        return cls(data["product_id"], data["location_id"],
-                   datetime.fromisoformat(data["starts_at"]), datetime.fromisoformat(data["ends_at"]))
-
-
-@dataclass(frozen=True)
-class Booking:
-    """A stored appointment; ``phone``/``email`` are normalised, times aware Europe/Brussels."""
-
-    reference: str
-    product_id: str
-    location_id: str
-    starts_at: datetime
-    ends_at: datetime
-    name: str
-    phone: Optional[str]
-    email: Optional[str]
-    channel: Optional[str]
-    conversation_id: Optional[str]
-    status: BookingStatus
-    revision: int  # +1 on every change; the ICS SEQUENCE, so calendars replace the old event
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def slot(self) -> Slot:
-        return Slot(self.product_id, self.location_id, self.starts_at, self.ends_at)
-
-
-@runtime_checkable
-class AppointmentBook(Protocol):
-    """What the assistant needs from a scheduling system."""
-
-    def free_slots(self, product_id: str, location_id: Optional[str] = None,
-                   request: Union[DateRequest, date, None] = None, limit: int = 5) -> List[Slot]: ...
-
-    def book(self, slot: Slot, name: str, *, phone: Optional[str] = None, email: Optional[str] = None,
-             channel: Optional[str] = None, conversation_id: Optional[str] = None) -> Booking: ...
-
-    def find(self, reference: str, contact: str) -> Booking: ...
-
-    def reschedule(self, reference: str, contact: str, new_slot: Slot) -> Booking: ...
-
-    def cancel(self, reference: str, contact: str) -> Booking: ...
-
-    def closed_reason(self, location_id: str, day: date) -> Optional[str]: ...
-
+from bot.core.dates import BRUSSELS, DateRequest, format_day, now_in_brussels
 
 # -- storage --------------------------------------------------------------------------------------
 appointments = Table(
@@ -299,18 +105,8 @@ appointment_desk_units = Table(
 )
 
 
-def new_reference() -> str:
-    return f"{REFERENCE_PREFIX}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-
-
-def normalise_reference(text: str) -> Optional[str]:
-    """'gnt 7k3q9', 'GNT-7K3Q9' or '7K3Q9' -> 'GNT-7K3Q9'; None if it cannot be a reference."""
-    code = "".join(ch for ch in text.upper() if ch.isalnum())
-    if len(code) == len(REFERENCE_PREFIX) + REFERENCE_LENGTH and code.startswith(REFERENCE_PREFIX):
-        code = code[len(REFERENCE_PREFIX):]
-    if len(code) != REFERENCE_LENGTH or any(ch not in REFERENCE_ALPHABET for ch in code):
-        return None
-    return f"{REFERENCE_PREFIX}-{code}"
+#: New references drawn before giving up on a collision with an existing one.
+_REFERENCE_ATTEMPTS = 8
 
 
 class SqlAppointmentBook:
@@ -439,10 +235,10 @@ class SqlAppointmentBook:
             raise InvalidContact(ContactKind.phone, "no phone or e-mail given")
         slot, group, desks = self._checked(slot)
         now = _to_db(self._now())
-        values = dict(product_id=slot.product_id, location_id=slot.location_id, desk_group=group,
-                      starts_at=_to_db(slot.starts_at), ends_at=_to_db(slot.ends_at), name=name, phone=phone,
-                      email=email, channel=channel, conversation_id=conversation_id,
-                      status=BookingStatus.booked.value, revision=0, created_at=now, updated_at=now)
+        values = {"product_id": slot.product_id, "location_id": slot.location_id, "desk_group": group,
+                      "starts_at": _to_db(slot.starts_at), "ends_at": _to_db(slot.ends_at), "name": name, "phone": phone,
+                      "email": email, "channel": channel, "conversation_id": conversation_id,
+                      "status": BookingStatus.booked.value, "revision": 0, "created_at": now, "updated_at": now}
         existing = self._booked_in_conversation(values)
         if existing:
             return existing
@@ -648,87 +444,11 @@ def _from_db(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc).astimezone(BRUSSELS)
 
 
-# -- texts and calendar file for the citizen ----------------------------------------------------------
-def describe_slot(slot: Slot, catalogue: Catalogue, with_location: bool = False) -> str:
-    """'dinsdag 1 december om 9.30 uur' (+ ' in Stadskantoor'), e.g. for a button."""
-    text = format_moment(slot.starts_at)
-    location = catalogue.location(slot.location_id)
-    return f"{text} in {location.name}" if with_location and location else text
-
-
-def booking_summary_nl(booking: Booking, catalogue: Catalogue) -> str:
-    """The confirmation a citizen reads after booking or moving an appointment (B1, "u")."""
-    product, location = _catalogue_entries(booking, catalogue)
-    lines = [f"Uw afspraak voor {product.name} staat vast: {format_moment(booking.starts_at)}.",
-             f"Waar: {location.name}, {location.address} ({product.desk}).",
-             f"Uw afspraaknummer is {booking.reference}. Dat hebt u nodig om de afspraak te verplaatsen of te annuleren."]
-    if product.bring:
-        lines.append("Neem mee: " + "; ".join(product.bring) + ".")
-    return "\n".join(lines)
-
-
-def to_ics(booking: Booking, catalogue: Optional[Catalogue] = None, now: Optional[datetime] = None) -> str:
-    """An RFC 5545 calendar file for the booking (times in UTC, so no VTIMEZONE is needed).
-
-    ``SEQUENCE`` is the booking's revision and ``UID`` its reference: after a move or a cancellation a
-    new file replaces the old event in the citizen's calendar.
-    """
-    catalogue = catalogue or get_catalogue()
-    product, location = _catalogue_entries(booking, catalogue)
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    description = [f"Afspraaknummer: {booking.reference}", f"Balie: {product.desk}"]
-    if product.bring:
-        description += ["Neem mee:", *(f"- {item}" for item in product.bring)]
-    description += ["Verplaatsen of annuleren? Dat kan met uw afspraaknummer via de chat of Gentinfo"
-                    f" ({catalogue.contact.phone}).", f"Meer informatie: {product.url}"]
-    description_text = "\n".join(description)
-    cancelled = booking.status is BookingStatus.cancelled
-    lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Stad Gent//Gentinfo assistent//NL", "CALSCALE:GREGORIAN",
-        f"METHOD:{'CANCEL' if cancelled else 'PUBLISH'}",
-        "BEGIN:VEVENT",
-        f"UID:{booking.reference}@gentinfo.stad.gent",
-        f"SEQUENCE:{booking.revision}",
-        f"DTSTAMP:{_ics_time(stamp)}",
-        f"DTSTART:{_ics_time(booking.starts_at)}",
-        f"DTEND:{_ics_time(booking.ends_at)}",
-        f"SUMMARY:{_ics_text(f'Afspraak Stad Gent: {product.name}')}",
-        f"LOCATION:{_ics_text(f'{location.name}, {location.address}')}",
-        f"GEO:{location.latitude};{location.longitude}",
-        f"DESCRIPTION:{_ics_text(description_text)}",
-        f"URL:{location.url}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-        "END:VEVENT", "END:VCALENDAR",
-    ]
-    return "".join(_ics_fold(line) + "\r\n" for line in lines)
-
-
-def _catalogue_entries(booking: Booking, catalogue: Catalogue) -> Tuple[Product, Location]:
-    product, location = catalogue.product(booking.product_id), catalogue.location(booking.location_id)
-    if product is None or location is None:
-        raise NotBookable(f"{booking.reference}: product or location left the catalogue")
-    return product, location
-
-
-def _ics_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _ics_text(value: str) -> str:
-    """TEXT escaping of RFC 5545 3.3.11: backslash, semicolon, comma and newline."""
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\n").replace("\n", "\\n"))
-
-
-def _ics_fold(line: str, limit: int = 75) -> str:
-    """Fold at 75 octets (RFC 5545 3.1) without splitting a UTF-8 character."""
-    parts, current, size = [], "", 0
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            parts.append(current)
-            current, size = " ", 1
-        current += char
-        size += width
-    parts.append(current)
-    return "\r\n".join(parts)
+#: Everything callers use as ``appointments.<name>``, also what lives in appointment_model and _calendar.
+__all__ = [
+    "BOOK_CONFIG_PATH", "REFERENCE_ALPHABET", "REFERENCE_LENGTH", "REFERENCE_PREFIX", "AlreadyCancelled",
+    "AppointmentBook", "AppointmentError", "AppointmentPassed", "BookConfig", "Booking", "BookingStatus", "Clock",
+    "ContactMismatch", "DeskGroup", "InvalidName", "InvalidSlot", "NotBookable", "OutsideHorizon", "Slot", "SlotTaken",
+    "SqlAppointmentBook", "UnknownReference", "appointment_book_from_env", "appointment_desk_units", "appointments",
+    "booking_summary_nl", "describe_slot", "load_book_config", "new_reference", "normalise_reference", "to_ics",
+]
