@@ -10,6 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import kafka as actions
+from bot.actions import kafka_status
 from bot.core import db
 from bot.core.kafka import MAX_PROBLEM_CHARS, KafkaRegister, Status
 from tests.trackers import DOMAIN, form_tracker, run_form, validate_slot
@@ -159,16 +160,16 @@ def test_yes_and_no_answers_read_the_words_first():
 def test_status_by_sloppy_reference_and_unknown_reference():
     suggestion = register().file_suggestion(PROBLEM, anonymous=True)
     register().update_status(suggestion.reference, Status.in_behandeling)
-    form = actions.ValidateKafkaStatusForm()
+    form = kafka_status.ValidateKafkaStatusForm()
     number = int(suggestion.reference.rsplit("-", 1)[1])
     sloppy = f"kafka {suggestion.reference.split('-')[1]} {number}"
     result, _ = validate("kafka_status_reference", sloppy, make_tracker(form="kafka_status_form"), form)
     assert result["kafka_status_reference"] == suggestion.reference
     dispatcher = CollectingDispatcher()
-    run(actions.ActionKafkaStatus().run(dispatcher, make_tracker(result, form=None), DOMAIN))
+    run(kafka_status.ActionKafkaStatus().run(dispatcher, make_tracker(result, form=None), DOMAIN))
     assert "In behandeling" in dispatcher.messages[0]["text"] and suggestion.reference in dispatcher.messages[0]["text"]
     dispatcher = CollectingDispatcher()
-    run(actions.ActionKafkaStatus().run(dispatcher, make_tracker({"kafka_status_reference": "KAFKA-2026-999999"},
+    run(kafka_status.ActionKafkaStatus().run(dispatcher, make_tracker({"kafka_status_reference": "KAFKA-2026-999999"},
                                                                  form=None), DOMAIN))
     assert "geen melding" in dispatcher.messages[0]["text"]
     result, said = validate("kafka_status_reference", "ik weet het niet", make_tracker(form="kafka_status_form"), form)
@@ -178,7 +179,7 @@ def test_status_by_sloppy_reference_and_unknown_reference():
 def test_status_question_with_the_reference_completes_at_activation():
     tracker = make_tracker(text="wat is de status van KAFKA-2026-000123?", intent="kafka_status",
                            entities=[("reference", "KAFKA-2026-000123")], form="kafka_status_form")
-    values, _ = form_run(tracker, actions.ValidateKafkaStatusForm())
+    values, _ = form_run(tracker, kafka_status.ValidateKafkaStatusForm())
     assert values["kafka_status_reference"] == "KAFKA-2026-000123"
 
 

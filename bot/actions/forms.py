@@ -15,6 +15,7 @@ makes one small subclass per slot from a table, named ``action_ask_<slot>`` as d
 """
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Pattern, Sequence, Text, Tuple, Type
@@ -58,8 +59,9 @@ def nothing(tracker: Tracker) -> Result:
     return {}
 
 
-class TableForm(FormValidationAction):
-    """A form validation action driven by ``fields`` (see the module docstring)."""
+class TableForm(FormValidationAction, metaclass=ABCMeta):
+    """A form validation action driven by ``fields`` (see the module docstring). Abstract (``change``),
+    so that rasa-sdk, which registers every concrete Action subclass, skips this base class."""
 
     #: The form's name in domain.yml (the action is ``validate_<form>``).
     form: str = ""
@@ -101,9 +103,9 @@ class TableForm(FormValidationAction):
             return {slot: value}
         return await field.check(self, value, dispatcher, tracker)
 
+    @abstractmethod
     async def change(self, field: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> Result:
         """Forget the answer the citizen wants to change (and what depends on it); the form asks again."""
-        return {}
 
 
 # -- questions ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ suggestion is filed by the ``kafka_confirmed`` check; ``KafkaRegister.file_sugge
 it returns, so the reference the assistant then gives is real. Anonymous suggestions carry no
 channel or conversation id.
 
-Status: "wat is de status van KAFKA-2026-000123?" answers with the status label and dates only.
+The status look-up (``kafka_status_form``) is ``bot/actions/kafka_status.py``.
 """
 from __future__ import annotations
 
@@ -54,24 +54,19 @@ from bot.core.choices import (
     WORD,
     clean_name,
     contact_candidate,
-    find_kafka_reference,
     looks_like_name,
     problem_error,
     quote,
     word_count,
 )
 from bot.core.contact import ContactKind, InvalidContact, normalise_contact
-from bot.core.dates import format_day
 from bot.core.kafka import (
-    CITY_TZ,
     MAX_NAME_CHARS,
     MAX_PRODUCT_OTHER_CHARS,
     MAX_PROPOSAL_CHARS,
-    InvalidReference,
     InvalidSuggestion,
     KafkaRegister,
     TooLong,
-    UnknownReference,
 )
 from bot.core.texts import say
 
@@ -376,12 +371,6 @@ async def ask_consent(dispatcher: CollectingDispatcher, tracker: Tracker) -> Lis
     return []
 
 
-async def ask_status_reference(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
-    channel = text_channel(tracker)
-    dispatcher.utter_message(text=say("kafka.ask_status_reference", channel), buttons=[stop_button(channel)])
-    return []
-
-
 async def ask_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     channel = text_channel(tracker)
     catalogue = get_catalogue()
@@ -432,7 +421,6 @@ ASK_ACTIONS = ask_actions({
     "kafka_name": question("kafka.ask_name"),
     "kafka_contact": question("kafka.ask_contact"),
     "kafka_confirmed": ask_confirmed,
-    "kafka_status_reference": ask_status_reference,
 })
 
 
@@ -457,68 +445,4 @@ class ActionKafkaFiled(Action):
             text=say("kafka.filed", channel, reference=reference, follow_up=say(follow_up, channel)),
             buttons=[button("kafka.button_status", channel, payload("kafka_status", reference=reference)),
                      button("common.button_no_thanks", channel, "/thank")])
-        return events
-
-
-# -- status --------------------------------------------------------------------------------------------------
-def _activate_status_reference(tracker: Tracker) -> Result:
-    entity = latest_entity(tracker, "reference")
-    return {"kafka_status_reference": find_kafka_reference(entity or "") or find_kafka_reference(latest_text(tracker))}
-
-
-def _extract_status_reference(tracker: Tracker) -> Result:
-    value = answer_for(tracker, "kafka_status_reference", entities=("reference",),
-                       looks_valid=lambda text: find_kafka_reference(text) is not None)
-    if value is None and requested_slot(tracker) == "kafka_status_reference" and latest_intent(tracker) == "deny":
-        value = NONE
-    return {} if value is None else {"kafka_status_reference": value}
-
-
-async def check_status_reference(form: Any, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Result:
-    if value is None or value == NONE:
-        return {"kafka_status_reference": value}
-    reference = find_kafka_reference(str(value))
-    if reference:
-        return {"kafka_status_reference": reference}
-    if NO_ANSWER.match(str(value)) or latest_intent(tracker) == "deny":
-        return {"kafka_status_reference": NONE}
-    dispatcher.utter_message(text=say("kafka.unknown_reference_format", text_channel(tracker)))
-    return {"kafka_status_reference": None}
-
-
-class ValidateKafkaStatusForm(TableForm):
-    form = "kafka_status_form"
-    fields = {
-        "kafka_status_reference": Field(check_status_reference, activate=_activate_status_reference,
-                                        extract=_extract_status_reference, changes=False, keep_on_none=False),
-    }
-
-
-class ActionKafkaStatus(Action):
-    """After the status form: the status of a suggestion (label and dates, nothing personal)."""
-
-    def name(self) -> Text:
-        return "action_kafka_status"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        channel = text_channel(tracker)
-        reference = tracker.get_slot("kafka_status_reference")
-        events: List[EventType] = [SlotSet("kafka_status_reference", None)] if reference else []
-        if not reference or reference == NONE:
-            dispatcher.utter_message(text=say("kafka.status_without_reference", channel))
-            return events
-        try:
-            register = await in_thread(get_register)
-            info = await in_thread(register.status_of, reference)
-        except (UnknownReference, InvalidReference):
-            dispatcher.utter_message(text=say("kafka.status_not_found", channel, reference=reference))
-            return events
-        except Exception as error:  # database down
-            log_failure("KAFKA status", error)
-            apologise(dispatcher)
-            return events
-        dispatcher.utter_message(text=say(
-            "kafka.status", channel, reference=info.reference, label=info.label,
-            filed=format_day(info.created_at.astimezone(CITY_TZ).date(), with_year=True),
-            changed=format_day(info.updated_at.astimezone(CITY_TZ).date(), with_year=True)))
         return events
