@@ -142,7 +142,7 @@ def literals(path: Path) -> Iterator[Tuple[int, str]]:
                 docstrings.add(id(first.value))
         if isinstance(node, ast.JoinedStr):
             inside_fstrings.update(id(part) for part in node.values)
-            yield node.lineno, "".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values)
+            yield node.lineno, "".join(str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings | inside_fstrings:
             yield node.lineno, node.value

@@ -305,8 +305,8 @@ async def ask_date(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[E
 async def ask_slot(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     record = _booking_of(tracker)
     starts = record.get("starts_at")
-    return await offer_slots(dispatcher, tracker, product_id=record.get("product_id"),
-                             location_id=record.get("location_id"), date_name="manage_date",
+    return await offer_slots(dispatcher, tracker, product_id=str(record.get("product_id") or ""),
+                             location_id=str(record.get("location_id") or ""), date_name="manage_date",
                              offered_name="manage_offered",
                              exclude=datetime.fromisoformat(starts) if starts else None)
 
