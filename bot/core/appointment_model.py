@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Protocol, Tuple, Union, runtime_checkable
+from typing import Annotated, Callable, Dict, List, Optional, Protocol, Tuple, Union, runtime_checkable
 
 import yaml
-from pydantic import BaseModel, conint, root_validator
+from pydantic import BaseModel, Field, root_validator
 
 from bot.core.catalogue import Catalogue
 from bot.core.citizen_text import Copy
@@ -85,16 +85,16 @@ class InvalidName(AppointmentError):
 
 # -- configuration ---------------------------------------------------------------------------------
 class DeskGroup(BaseModel):
-    count: conint(ge=1, le=100)  # type: ignore[valid-type]
+    count: Annotated[int, Field(ge=1, le=100)]
     services: List[str]
 
 
 class BookConfig(BaseModel):
     """``appointment_book.yml``; ``check(catalogue)`` verifies it fits the catalogue."""
 
-    slot_grid_minutes: conint(ge=1, le=60) = 5  # type: ignore[valid-type]
-    lead_time_minutes: conint(ge=0) = 60  # type: ignore[valid-type]
-    horizon_days: conint(ge=1, le=366) = 56  # type: ignore[valid-type]
+    slot_grid_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    lead_time_minutes: Annotated[int, Field(ge=0)] = 60
+    horizon_days: Annotated[int, Field(ge=1, le=366)] = 56
     services: Dict[str, List[str]]
     desks: Dict[str, Dict[str, DeskGroup]]
 
@@ -134,7 +134,7 @@ class BookConfig(BaseModel):
             if self.service_of(product.id) is None:
                 problems.append(f"product {product.id} is in no service")
                 continue
-            if product.slot_minutes % grid:
+            if product.slot_minutes is None or product.slot_minutes % grid:  # bookable: never None (catalogue)
                 problems.append(f"product {product.id}: slot_minutes is not a multiple of {grid}")
             for location_id in product.locations:
                 try:
