@@ -102,6 +102,12 @@ def test_no_to_the_whatsapp_number_asks_for_another_one():
     assert run_form(booking.ValidateAppointmentForm(), typed)[0]["appointment_contact"] == "jan@example.be"
 
 
+def test_another_number_at_the_whatsapp_summary_is_asked_without_the_offer():
+    tracker = whatsapp(text="ander nummer", intent="change_detail", requested="appointment_contact")
+    ask = run_ask(booking.ActionAskAppointmentContact, tracker)[0]
+    assert "0470" not in ask["text"] and "gsm-nummer of e-mailadres" in ask["text"]
+
+
 def test_other_channels_are_asked_for_a_number():
     tracker = on_channel(form_tracker(form="appointment_form", sender="telegram:42", requested="appointment_name"),
                          "telegram")

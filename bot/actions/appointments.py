@@ -39,6 +39,7 @@ from bot.actions.slots import (
 from bot.actions.tasks import (
     answer_for,
     apologise,
+    change_request,
     channel_of,
     find_product,
     in_thread,
@@ -361,7 +362,9 @@ async def ask_contact(dispatcher: CollectingDispatcher, tracker: Tracker) -> Lis
     """On WhatsApp: offer the number the citizen writes from (unless they just said no to it)."""
     channel = text_channel(tracker)
     own = sender_phone(tracker)
-    declined = requested_slot(tracker) == "appointment_contact" and yes_no(tracker) is False
+    # "nee" to the offer, or "ander nummer" at the summary: the citizen wants to give another one
+    declined = (requested_slot(tracker) == "appointment_contact" and yes_no(tracker) is False
+                or change_request(tracker, BOOKING_CHANGES) == "contact")
     if own and not declined:
         dispatcher.utter_message(text=say("appointments.offer_own_number", channel, phone=show_contact(own)),
                                  buttons=[button("appointments.button_yes_this_number", channel, "/affirm"),
