@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Dict, Iterable, Optional
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.answers import Answer
-
-BRUSSELS = ZoneInfo("Europe/Brussels")
+from bot.core.dates import BRUSSELS
 
 
 def now() -> datetime:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from enum import Enum
 from typing import Mapping, Optional, Tuple, Union
-from zoneinfo import ZoneInfo
 
 from bot.core import contact
+from bot.core.dates import BRUSSELS
 from bot.core.texts import say
 
 #: Dates in references, filters and exports are Ghent's local dates.
-CITY_TZ = ZoneInfo("Europe/Brussels")
+CITY_TZ = BRUSSELS
 
 # -- limits (characters are Unicode code points, as Python's len() counts them) ------------------
 MIN_PROBLEM_WORDS = 3

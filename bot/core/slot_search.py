@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional
 
 from bot.core.appointments import OutsideHorizon, Slot, SqlAppointmentBook
 from bot.core.dates import DateRequest, format_day, format_time
@@ -31,7 +31,7 @@ class Search:
     used: DateRequest
     note: Optional[str] = None
 
-    def __iter__(self) -> Any:  # (slots, used, note) = search_slots(...)
+    def __iter__(self) -> Iterator[Any]:  # (slots, used, note) = search_slots(...)
         return iter((self.slots, self.used, self.note))
 
 
@@ -121,6 +121,3 @@ def slot_or_none(raw: Any) -> Optional[Slot]:
     except (KeyError, TypeError, ValueError):
         return None
 
-
-__all__: Tuple[str, ...] = ("ASAP", "MIN_OFFER", "OFFER_LIMIT", "Search", "describe_request", "merge_request",
-                            "offered_slots", "same_day", "search_slots", "slot_or_none")
