@@ -10,7 +10,8 @@ Connectors wrap the ``on_new_message`` Rasa gives their blueprint::
     on_new_message = gate.guard(on_new_message)
 
 Without ``REDIS_URL`` there is no handoff, and the gate lets everything through. When Redis fails the
-gate also lets the message through: an answer from the assistant beats a message lost.
+gate also lets the message through: an answer from the assistant beats a message lost (the inbox's
+dedupe decides the same way, see ``connectors/inbox.py``). Its texts are ``channels.*`` in texts.yml.
 """
 from __future__ import annotations
 
@@ -21,23 +22,19 @@ from typing import Any, Awaitable, Callable, Optional
 import redis
 from rasa.core.channels.channel import UserMessage
 
+from bot import wiring
 from bot.core import handoff
+from bot.core.clock import CITY_TZ
+from bot.core.texts import say
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
-BACK_WITH_ASSISTANT = "U praat weer met de digitale assistent."
-MESSAGE_LEFT = (
-    "Bedankt, uw bericht is bewaard. Een medewerker van Gentinfo leest het zodra we weer open zijn "
-    "({when}) en antwoordt u hier. "
-    "Hebt u intussen een andere vraag? Dan help ik u graag."
-)
-
 
 async def admit(message: UserMessage, store: Optional[handoff.HandoffStore] = None) -> bool:
     """True when Rasa should handle ``message``; otherwise the gate has dealt with it."""
-    store = store or handoff.default_store()
+    store = store or wiring.handoff_store()
     conversation, text = message.sender_id, message.text or ""
     if store is None or not conversation:
         return True
@@ -46,10 +43,11 @@ async def admit(message: UserMessage, store: Optional[handoff.HandoffStore] = No
     except redis.RedisError as error:
         logger.warning("handoff gate: Redis unavailable, the assistant answers: %s", error)
         return True
+    channel = message.input_channel
     if decision.action == "stopped":
-        await _say(message, BACK_WITH_ASSISTANT)
+        await _say(message, say("channels.handoff_stopped", channel))
     elif decision.action == "message_left":
-        await _say(message, MESSAGE_LEFT.format(when=_next_opening_text(store)))
+        await _say(message, say("channels.message_left", channel, when=_next_opening_text(store, channel)))
     if decision.action != "pass":
         logger.info("handoff gate: %s message of handoff %s", decision.action, decision.handoff_id)
     return decision.to_assistant
@@ -66,10 +64,10 @@ def guard(on_new_message: OnNewMessage, store: Optional[handoff.HandoffStore] = 
     return gated
 
 
-def _next_opening_text(store: handoff.HandoffStore) -> str:
-    now = datetime.now(handoff.CITY_TZ)
+def _next_opening_text(store: handoff.HandoffStore, channel: Optional[str]) -> str:
+    now = datetime.now(CITY_TZ)
     moment = store.config.next_opening(now)
-    return handoff.when_text(moment, now) if moment else "zo snel mogelijk"
+    return handoff.when_text(moment, now) if moment else say("channels.next_opening_unknown", channel)
 
 
 async def _say(message: UserMessage, text: str) -> None:
@@ -77,5 +75,5 @@ async def _say(message: UserMessage, text: str) -> None:
         return
     try:
         await message.output_channel.send_text_message(message.sender_id, text)
-    except Exception as error:  # noqa: BLE001 - a failed notice must not stop the answer
+    except Exception as error:
         logger.warning("handoff gate: notice not sent: %s", error)

@@ -1,9 +1,10 @@
 """Send a message to any conversation on the citizen's own channel.
 
-Conversation ids carry their channel as a prefix: ``whatsapp:+32470123456``, ``telegram:123456789``,
-``web:4f0c…``. Each connector registers a factory for a Rasa ``OutputChannel`` under its prefix, so
-the human handoff (agents' replies), reminders and the connectors themselves all send through one
-path, using Rasa's own ``OutputChannel.send_response`` for text, buttons, images and attachments.
+Conversation ids (``bot.core.conversation.ConversationId``) carry their channel as a prefix:
+``whatsapp:+32470123456``, ``telegram:123456789``, ``web:4f0c…``. Each connector registers a factory
+for a Rasa ``OutputChannel`` under its prefix, so the human handoff (agents' replies), reminders and
+the connectors themselves all send through one path, using Rasa's own
+``OutputChannel.send_response`` for text, buttons, images and attachments.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import importlib
 from typing import Any, Callable, Dict, Tuple
 
 from rasa.core.channels.channel import OutputChannel
+
+from bot.core.conversation import ConversationId, NotAConversationId
 
 OutputFactory = Callable[[], OutputChannel]
 
@@ -22,18 +25,6 @@ CHANNEL_MODULES = ("connectors.whatsapp", "connectors.telegram", "connectors.web
 
 class UnknownChannel(LookupError):
     """The conversation id names no registered channel."""
-
-
-def conversation_id(prefix: str, native_id: str) -> str:
-    return f"{prefix}:{native_id}"
-
-
-def split_conversation_id(value: str) -> Tuple[str, str]:
-    """``"telegram:42"`` -> ``("telegram", "42")``."""
-    prefix, sep, native = value.partition(":")
-    if not sep or not native:
-        raise UnknownChannel("conversation id has no channel prefix")
-    return prefix, native
 
 
 def register(prefix: str, factory: OutputFactory) -> None:
@@ -52,11 +43,14 @@ def load_channels() -> None:
 
 def output_channel_for(conversation: str) -> Tuple[OutputChannel, str]:
     """The output channel and the channel's own recipient id for a conversation id."""
-    prefix, native = split_conversation_id(conversation)
     try:
-        return _factories[prefix](), native
+        parsed = ConversationId.parse(conversation)
+    except NotAConversationId as error:
+        raise UnknownChannel(str(error)) from None
+    try:
+        return _factories[parsed.channel](), parsed.native
     except KeyError:
-        raise UnknownChannel(f"no output channel registered for {prefix!r}") from None
+        raise UnknownChannel(f"no output channel registered for {parsed.channel!r}") from None
 
 
 async def send(conversation: str, message: Dict[str, Any]) -> None:

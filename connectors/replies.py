@@ -1,20 +1,21 @@
 """What the messaging connectors say and do themselves, the same on every channel.
 
 The assistant understands text only. Voice notes, photos, stickers, files and contacts get a short
-Dutch answer from the connector; a shared location gets the nearest city office. Long texts are
-split where a reader expects a break, and buttons become something a plain-text chat can show.
+Dutch answer from the connector; a shared location gets the nearest city office (the copy is in
+``texts.yml``, section ``channels``). Long texts are split where a reader expects a break, and
+buttons become something a plain-text chat can show. The triage deciding which answer a message
+gets is in ``connectors/inbox.py``.
 """
 from __future__ import annotations
 
 import math
 import re
 from enum import Enum
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from bot.core.catalogue import Location, get_catalogue, normalise
+from bot.core.texts import say
 
-#: Longest text the assistant is asked to understand; anything beyond is not a question.
-MAX_INPUT_CHARS = 2000
 #: Location kinds where citizens are helped at a desk.
 OFFICE_KINDS = ("stadskantoor", "wijkkantoor")
 
@@ -33,39 +34,13 @@ class Content(str, Enum):
     other = "other"
 
 
-_NOUN = {
-    Content.voice: "uw spraakbericht",
-    Content.image: "uw foto",
-    Content.sticker: "uw sticker",
-    Content.video: "uw video",
-    Content.document: "uw bestand",
-    Content.contact: "de contactgegevens",
-    Content.other: "dit bericht",
-}
-
-
-def unreadable_content(kind: Content, has_text: bool) -> str:
+def unreadable_content(kind: Content, has_text: bool, channel: Optional[str] = None) -> str:
     """The answer to content the assistant cannot read; with a caption, the caption is answered too."""
-    noun = _NOUN[kind]
+    noun = say(f"channels.content.{kind.value}", channel)
     if has_text:
-        return f"Ik kan alleen tekst lezen. {noun[0].upper()}{noun[1:]} heb ik niet geopend, uw tekst wel."
-    privacy = " Stuur geen persoonlijke documenten via deze chat." if kind is Content.document else ""
-    return f"Bedankt voor {noun}. Ik kan alleen tekst lezen.{privacy} Wilt u uw vraag typen?"
-
-
-EMPTY_MESSAGE = "Ik heb een leeg bericht ontvangen. Wilt u uw vraag typen?"
-TOO_LONG = (
-    "Uw bericht is erg lang. Ik heb alleen het begin gelezen. "
-    "Stel uw vraag gerust korter, in één of twee zinnen."
-)
-NUMBERED_CHOICE_HINT = "Typ het nummer van uw keuze."
-EXPIRED_CHOICE = "Deze keuze is niet meer geldig. Wilt u uw vraag opnieuw typen?"
-
-
-def mask(address: str) -> str:
-    """A phone number or chat id fit for INFO logs: its channel and last three characters."""
-    prefix, sep, rest = address.rpartition(":")
-    return f"{prefix}{sep}…{rest[-3:]}"
+        return say("channels.unreadable_with_text", channel, Noun=noun[:1].upper() + noun[1:])
+    key = "channels.unreadable_document" if kind is Content.document else "channels.unreadable"
+    return say(key, channel, noun=noun)
 
 
 def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -77,7 +52,7 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * radius * math.asin(math.sqrt(a))
 
 
-def nearest_office(latitude: float, longitude: float) -> Optional[tuple[Location, float]]:
+def nearest_office(latitude: float, longitude: float) -> Optional[Tuple[Location, float]]:
     """The closest stadskantoor or wijkkantoor and its distance in km."""
     offices = [loc for loc in get_catalogue().locations if loc.kind in OFFICE_KINDS]
     if not offices:
@@ -87,26 +62,16 @@ def nearest_office(latitude: float, longitude: float) -> Optional[tuple[Location
     return office, distance
 
 
-def location_answer(latitude: float, longitude: float) -> str:
+def location_answer(latitude: float, longitude: float, channel: Optional[str] = None) -> str:
     """Answer to a shared location: the nearest office, its address and where to read more."""
     found = None
     if -90 <= latitude <= 90 and -180 <= longitude <= 180:
         found = nearest_office(latitude, longitude)
     if found is None:
-        return "Bedankt voor uw locatie. Ik kan ze helaas niet gebruiken. Wilt u uw vraag typen?"
+        return say("channels.location_unusable", channel)
     office, distance = found
     km = f"{distance:.1f}".replace(".", ",")
-    return (
-        f"Bedankt voor uw locatie. Het kantoor van de stad het dichtst bij u is {office.name}, "
-        f"{office.address} (ongeveer {km} km). Openingsuren en meer info: {office.url}"
-    )
-
-
-def clip_input(text: str) -> tuple[str, bool]:
-    """The text for the assistant, cut to ``MAX_INPUT_CHARS``, and whether it was cut."""
-    if len(text) <= MAX_INPUT_CHARS:
-        return text, False
-    return split_text(text, MAX_INPUT_CHARS)[0], True
+    return say("channels.location", channel, office=office.name, address=office.address, km=km, url=office.url)
 
 
 _SENTENCE_END = re.compile(r"[.!?…](?=[\s\"')\]]|$)[\"')\]]*")
@@ -145,7 +110,7 @@ def split_text(text: str, limit: int) -> List[str]:
 def numbered_choices(text: str, buttons: Sequence[Button]) -> str:
     """Buttons as a numbered list under the text, for chats without buttons (WhatsApp)."""
     lines = [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, start=1)]
-    return f"{text}\n\n" + "\n".join(lines) + f"\n\n{NUMBERED_CHOICE_HINT}"
+    return f"{text}\n\n" + "\n".join(lines) + "\n\n" + say("channels.numbered_choice_hint", "whatsapp")
 
 
 def chosen_payload(text: str, buttons: Sequence[Button], by_number: bool) -> Optional[str]:

@@ -1,26 +1,36 @@
 """Small per-conversation state shared by the messaging connectors.
 
 Two things must survive between webhook calls: which deliveries were already handled (Twilio and
-Telegram both re-deliver a webhook they think failed) and which buttons the assistant offered last
-(WhatsApp has no real buttons, the citizen answers "2"). With ``REDIS_URL`` set the state lives in
-Redis, so every Rasa worker and restart sees it; without it (the embedded default) it lives in
-memory, which is good enough for one process.
+Telegram re-deliver a webhook they think failed, the web chat's browser retries a message whose
+answer it did not get) and which buttons the assistant offered last (WhatsApp has no real buttons,
+the citizen answers "2"). With ``REDIS_URL`` set the state lives in Redis, so every Rasa worker and
+restart sees it; without it (the embedded default) it lives in memory, good enough for one process.
+
+Redis keys (``<prefix>`` is ``gentinfo``; ``<ckey>`` a hash of the conversation id, no phone numbers)::
+
+    <prefix>:seen:<channel>:<delivery id>   string  a handled delivery, 26 hours
+    <prefix>:buttons:<ckey>                 string  JSON of the buttons offered last, 24 hours
+
+When Redis is down, every delivery counts as new: the three connectors handle the message (the
+citizen may, rarely, get an answer twice) rather than refuse or drop it (the citizen would get
+none). The handoff gate decides the same way; see ``connectors/inbox.py``.
 """
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import redis
 import redis.asyncio
+
+from bot import wiring
+from bot.core import redis_clients
+from bot.core.conversation import key as conversation_key
+from bot.core.loops import LoopLocal
 
 logger = logging.getLogger(__name__)
 
@@ -30,38 +40,6 @@ DEDUPE_TTL_SECONDS = 26 * 60 * 60
 BUTTONS_TTL_SECONDS = 24 * 60 * 60
 
 Button = Dict[str, Any]
-T = TypeVar("T")
-
-
-class LoopLocal(Generic[T]):
-    """One object per running event loop.
-
-    asyncio clients (redis.asyncio, PTB's httpx) hold connections bound to the loop that opened
-    them; Rasa runs one loop, but scripts sending through ``connectors.outbound`` may use others.
-    """
-
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self._factory = factory
-        self._items: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]" = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            item = self._items.get(loop)
-            if item is None:
-                item = self._items[loop] = self._factory()
-            return item
-
-    def pop(self) -> Optional[T]:
-        """Forget (and return) the object of the running loop, e.g. to close it."""
-        with self._lock:
-            return self._items.pop(asyncio.get_running_loop(), None)
-
-
-def _conversation_key(conversation: str) -> str:
-    """Redis keys without phone numbers: anyone with access to Redis should not read them."""
-    return hashlib.sha256(conversation.encode("utf-8")).hexdigest()[:32]
 
 
 class ConversationState:
@@ -185,11 +163,11 @@ class RedisState(ConversationState):
         self._dedupe_ttl = dedupe_ttl
         self._buttons_ttl = buttons_ttl
         self._clients: LoopLocal[redis.asyncio.Redis] = LoopLocal(
-            lambda: redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            lambda: redis_clients.async_client(url)
         )
 
     def _buttons_key(self, conversation: str) -> str:
-        return f"{self._prefix}:buttons:{_conversation_key(conversation)}"
+        return f"{self._prefix}:buttons:{conversation_key(conversation)}"
 
     async def first_delivery(self, channel: str, delivery_id: str) -> bool:
         key = f"{self._prefix}:seen:{channel}:{delivery_id}"
@@ -235,15 +213,10 @@ class RedisState(ConversationState):
             await client.close()
 
 
-_default: Dict[Optional[str], ConversationState] = {}
-_default_lock = threading.Lock()
+def _build(url: Optional[str]) -> ConversationState:
+    logger.info("Connector state in %s", "Redis" if url else "memory (no REDIS_URL)")
+    return RedisState(url) if url else MemoryState()
 
 
-def default_state() -> ConversationState:
-    """The process-wide store: Redis when ``REDIS_URL`` is set, else memory."""
-    url = os.environ.get("REDIS_URL") or None
-    with _default_lock:
-        if url not in _default:
-            _default[url] = RedisState(url) if url else MemoryState()
-            logger.info("Connector state in %s", "Redis" if url else "memory (no REDIS_URL)")
-        return _default[url]
+#: The process-wide store: Redis when ``REDIS_URL`` is set, else memory (see ``bot/wiring.py``).
+default_state: wiring.Shared[ConversationState] = wiring.Shared(_build, "REDIS_URL")

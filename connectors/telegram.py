@@ -15,41 +15,42 @@ import hmac
 import html
 import json
 import logging
-import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Text, Tuple, Union
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import TelegramError
 
-from connectors import gate, outbound  # gate: human handoff
-from connectors.replies import (
-    EMPTY_MESSAGE,
-    EXPIRED_CHOICE,
-    TOO_LONG,
-    Content,
-    chosen_payload,
-    clip_input,
-    location_answer,
-    mask,
-    split_text,
-    unreadable_content,
+from bot import wiring
+from bot.core.conversation import TELEGRAM, ConversationId, mask
+from bot.core.loops import LoopLocal
+from bot.core.texts import say
+from connectors import outbound
+from connectors.inbox import (
+    Delivery,
+    Inbox,
+    Incoming,
+    OnNewMessage,
+    Rejected,
+    send_notices,
+    settings_from_env,
+    triage,
 )
-from connectors.state import ConversationState, LoopLocal, default_state
+from connectors.replies import Content, chosen_payload, split_text
+from connectors.state import ConversationState, default_state
 
 logger = logging.getLogger(__name__)
 _ICS_FILENAME = re.compile(r"^[\w.-]{1,80}\.ics$")
 # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-PREFIX = "telegram"
+PREFIX = TELEGRAM
 WEBHOOK_PATH = "/webhooks/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
@@ -57,11 +58,12 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 MAX_REQUEST_BYTES = 256 * 1024
 #: Telegram's limit for ``callback_data``; longer payloads travel as "#<button number>".
 CALLBACK_DATA_BYTES = 64
-#: Telegram needs a text above a keyboard.
-CHOOSE = "Maak een keuze."
 #: Rasa's greet intent, sent for Telegram's /start.
 GREET = "/greet"
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
+
+
+REQUIRED = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,10 @@ class TelegramSettings:
     public_url: Optional[str] = None  # only needed to register the webhook
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Optional["TelegramSettings"]:
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Optional["TelegramSettings"]:
         """The settings, or None (with a warning) when the token or secret is missing."""
-        missing = [name for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET") if not environ.get(name)]
-        if missing:
-            logger.warning("Telegram channel not configured (missing %s): it answers 503", ", ".join(missing))
+        environ = wiring.environ() if environ is None else environ
+        if not settings_from_env(environ, REQUIRED, "Telegram"):
             return None
         return cls(
             token=environ["TELEGRAM_BOT_TOKEN"],
@@ -115,11 +116,6 @@ class TelegramBots:
             await entry[0].shutdown()
 
 
-def _chat_id(recipient_id: Text) -> str:
-    """``telegram:42`` (Rasa's sender id) or ``42`` (outbound) -> ``42``."""
-    return recipient_id[len(PREFIX) + 1:] if recipient_id.startswith(f"{PREFIX}:") else recipient_id
-
-
 class TelegramOutput(OutputChannel):
     """Sends Rasa responses with PTB's ``Bot``: escaped HTML, inline keyboards for buttons."""
 
@@ -134,15 +130,15 @@ class TelegramOutput(OutputChannel):
     async def _call(self, method: str, recipient_id: Text, **kwargs: Any) -> None:
         """One Bot API call. Failures (citizen blocked the bot, network) are logged, not raised, so
         that Rasa still saves the conversation."""
-        chat = _chat_id(recipient_id)
+        chat = ConversationId.of(PREFIX, recipient_id)
         try:
             bot = await self._bots.get()
-            await getattr(bot, method)(chat_id=chat, **kwargs)
+            await getattr(bot, method)(chat_id=chat.native, **kwargs)
         except TelegramError as error:
-            logger.error("Telegram %s to %s failed: %s", method, mask(f"{PREFIX}:{chat}"), error)
+            logger.error("Telegram %s to %s failed: %s", method, chat.masked, error)
 
     async def _send_text(self, recipient_id: Text, text: Text, reply_markup: Optional[InlineKeyboardMarkup]) -> None:
-        parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH) or ([CHOOSE] if reply_markup else [])
+        parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH) or ([say("channels.choose", PREFIX)] if reply_markup else [])
         for index, part in enumerate(parts):
             markup = reply_markup if index == len(parts) - 1 else None  # keyboard under the last part
             await self._call(
@@ -158,7 +154,7 @@ class TelegramOutput(OutputChannel):
     ) -> None:
         """One button per row (titles are long in Dutch). Buttons are remembered so that a payload
         too long for ``callback_data`` can travel as its number."""
-        conversation = outbound.conversation_id(PREFIX, _chat_id(recipient_id))
+        conversation = str(ConversationId.of(PREFIX, recipient_id))
         await self._state.remember_buttons(conversation, [dict(b) for b in buttons])
         rows = []
         for number, button in enumerate(buttons, start=1):
@@ -205,12 +201,12 @@ def _unreadable_kind(message: Message) -> Optional[Content]:
     return None
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(Inbox):
     """Receives Telegram webhook updates; only requests with our secret token reach the assistant."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return PREFIX
+    channel = PREFIX
+    title = "Telegram"
+    max_request_bytes = MAX_REQUEST_BYTES
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -218,64 +214,43 @@ class TelegramInput(InputChannel):
         return cls(TelegramSettings.from_env())
 
     def __init__(self, settings: Optional[TelegramSettings], state: Optional[ConversationState] = None) -> None:
-        self.settings = settings
-        self.state = state or default_state()
+        super().__init__(settings, state)
+        self.settings: Optional[TelegramSettings] = settings
         self.bots = TelegramBots(settings) if settings else None
         self._output = TelegramOutput(self.bots, self.state) if self.bots else None
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
-        return self._output
-
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        on_new_message = gate.guard(on_new_message)  # human handoff: held conversations reach the agent
-        webhook = Blueprint("gentinfo_telegram_webhook", __name__)
-
+    def extend(self, webhook: Blueprint) -> None:
         @webhook.listener("after_server_stop")
         async def close_bot(*_: Any) -> None:
             if self.bots is not None:
                 await self.bots.close()
 
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.settings else "not configured"})
+    async def read(self, request: Request) -> Union[Delivery, Rejected]:
+        assert self.settings is not None and self.bots is not None
+        secret = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(secret.encode("utf-8"), self.settings.webhook_secret.encode("utf-8")):
+            return Rejected(403, "invalid secret token")
+        try:
+            bot = await self.bots.get()
+        except TelegramError as error:
+            logger.error("Telegram Bot API unavailable, update left for Telegram to retry: %s", error)
+            return Rejected(503, "Telegram API unavailable")
+        try:
+            data = json.loads(request.body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return Rejected(400, "not a Telegram update")
+        return Delivery(str(update.update_id), lambda on_new_message: self._handle(update, on_new_message))
 
-        @webhook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            if self.settings is None or self._output is None:
-                logger.warning("Telegram webhook called, but the channel is not configured")
-                return response.text("Telegram channel not configured", status=503)
-            secret = request.headers.get(SECRET_HEADER, "")
-            if not hmac.compare_digest(secret.encode("utf-8"), self.settings.webhook_secret.encode("utf-8")):
-                logger.warning("Telegram webhook with a missing or wrong secret token refused")
-                return response.text("invalid secret token", status=403)
-            if len(request.body or b"") > MAX_REQUEST_BYTES:
-                return response.text("request too large", status=413)
-            try:
-                bot = await self.bots.get()  # type: ignore[union-attr]
-            except TelegramError as error:
-                logger.error("Telegram Bot API unavailable, update left for Telegram to retry: %s", error)
-                return response.text("Telegram API unavailable", status=503)
-            try:
-                data = json.loads(request.body)
-                if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                    raise ValueError("not an update")
-                update = Update.de_json(data, bot)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                return response.text("not a Telegram update", status=400)
-            if not await self.state.handle_once(PREFIX, str(update.update_id),
-                                                lambda: self._handle(update, on_new_message)):
-                logger.info("Telegram update %s delivered again, ignored", update.update_id)
-            return response.text("ok")
-
-        return webhook
-
-    async def _handle(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _handle(self, update: Update, on_new_message: OnNewMessage) -> None:
         assert self._output is not None and self.bots is not None
         output = self._output
         chat = update.effective_chat or update.effective_user
         if chat is None:
             return  # e.g. a poll or a chat-member change: nothing to answer
-        conversation = outbound.conversation_id(PREFIX, str(chat.id))
+        conversation = str(ConversationId(PREFIX, str(chat.id)))
         user = update.effective_user
         metadata = {"language_code": user.language_code} if user and user.language_code else None
 
@@ -297,7 +272,7 @@ class TelegramInput(InputChannel):
             if payload.startswith("#") and payload[1:].isdigit():
                 payload = chosen_payload(payload[1:], await self.state.offered_buttons(conversation), by_number=True) or ""
                 if not payload:
-                    await output.send_text_message(conversation, EXPIRED_CHOICE)
+                    await output.send_text_message(conversation, say("channels.expired_choice", PREFIX))
                     return
             await ask(payload)
             return
@@ -317,34 +292,33 @@ class TelegramInput(InputChannel):
             return
 
         place = message.location or (message.venue.location if message.venue else None)
-        kind = _unreadable_kind(message)
-        if place is not None:
-            await output.send_text_message(conversation, location_answer(place.latitude, place.longitude))
-            if not text:
-                return
-        elif kind is not None:
-            await output.send_text_message(conversation, unreadable_content(kind, has_text=bool(text)))
-            if not text:
-                return
-        elif not text:
-            await output.send_text_message(conversation, EMPTY_MESSAGE)
-            return
-
-        text, clipped = clip_input(text)
-        if clipped:
-            await output.send_text_message(conversation, TOO_LONG)
-        await ask(text)
+        triaged = triage(
+            Incoming(
+                text=text,
+                location=(place.latitude, place.longitude) if place is not None else None,
+                content=_unreadable_kind(message),
+            ),
+            PREFIX,
+        )
+        await send_notices(output, conversation, triaged.notices)
+        if triaged.text is not None:
+            await ask(triaged.text)
 
 
-_bots_by_settings: Dict[TelegramSettings, TelegramBots] = {}
+def _bots(*_: Optional[str]) -> Optional[TelegramBots]:
+    settings = TelegramSettings.from_env()
+    return TelegramBots(settings) if settings else None
+
+
+#: One set of bots per configuration, reused across outbound sends.
+_senders = wiring.Shared(_bots, *REQUIRED, "TELEGRAM_API_BASE_URL")
 
 
 def _output_from_env() -> OutputChannel:
-    """Outbound factory: one set of bots per configuration, reused across sends."""
-    settings = TelegramSettings.from_env()
-    if settings is None:
+    """Outbound factory (``connectors.outbound``)."""
+    bots = _senders()
+    if bots is None:
         raise outbound.UnknownChannel("Telegram channel not configured (TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)")
-    bots = _bots_by_settings.setdefault(settings, TelegramBots(settings))
     return TelegramOutput(bots, default_state())
 
 

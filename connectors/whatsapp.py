@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text
+from typing import Any, Dict, List, Mapping, Optional, Text, Union
 from urllib.parse import parse_qs
 
 import requests
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.base.exceptions import TwilioRestException
@@ -28,24 +27,16 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from connectors import gate, outbound  # gate: human handoff
-from connectors.replies import (
-    EMPTY_MESSAGE,
-    TOO_LONG,
-    Content,
-    chosen_payload,
-    clip_input,
-    location_answer,
-    mask,
-    numbered_choices,
-    split_text,
-    unreadable_content,
-)
+from bot import wiring
+from bot.core.conversation import WHATSAPP, ConversationId, mask
+from connectors import outbound
+from connectors.inbox import Delivery, Inbox, Incoming, OnNewMessage, Rejected, metadata, send_notices, settings_from_env, triage
+from connectors.replies import Content, chosen_payload, numbered_choices, split_text
 from connectors.state import ConversationState, default_state
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "whatsapp"
+PREFIX = WHATSAPP
 WEBHOOK_PATH = "/webhooks/whatsapp/webhook"
 #: Twilio refuses a message body above 1,600 characters (error 21617).
 MAX_BODY_CHARS = 1600
@@ -66,11 +57,10 @@ class WhatsAppSettings:
     REQUIRED = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "GENTINFO_PUBLIC_URL")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Optional["WhatsAppSettings"]:
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Optional["WhatsAppSettings"]:
         """The settings, or None (with a warning) when any required variable is missing."""
-        missing = [name for name in cls.REQUIRED if not environ.get(name)]
-        if missing:
-            logger.warning("WhatsApp channel not configured (missing %s): it answers 503", ", ".join(missing))
+        environ = wiring.environ() if environ is None else environ
+        if not settings_from_env(environ, cls.REQUIRED, "WhatsApp"):
             return None
         sender = environ["TWILIO_WHATSAPP_FROM"]
         return cls(
@@ -113,11 +103,6 @@ def twilio_client(settings: WhatsAppSettings) -> Client:
     return Client(settings.account_sid, settings.auth_token, http_client=http_client)
 
 
-def _native(recipient_id: Text) -> str:
-    """``whatsapp:+32…`` (Rasa's sender id) or ``+32…`` (outbound) -> ``+32…``."""
-    return recipient_id[len(PREFIX) + 1:] if recipient_id.startswith(f"{PREFIX}:") else recipient_id
-
-
 class WhatsAppOutput(OutputChannel):
     """Sends Rasa responses as WhatsApp messages through Twilio's Messages API."""
 
@@ -133,7 +118,7 @@ class WhatsAppOutput(OutputChannel):
     async def _create(self, recipient_id: Text, **fields: Any) -> None:
         """One Messages API call, in a thread: the twilio client blocks. Failures are logged, not
         raised, so that Rasa still saves the conversation (like Rasa's own Twilio channel)."""
-        to = f"{PREFIX}:{_native(recipient_id)}"
+        to = str(ConversationId.of(PREFIX, recipient_id))
         try:
             message = await asyncio.to_thread(self._client.messages.create, to=to, from_=self._sender, **fields)
         except TwilioRestException as error:
@@ -153,7 +138,7 @@ class WhatsAppOutput(OutputChannel):
     ) -> None:
         """WhatsApp free-form messages have no buttons: a numbered list, remembered so that the
         citizen's "2" (or the title) maps back to the payload."""
-        conversation = outbound.conversation_id(PREFIX, _native(recipient_id))
+        conversation = str(ConversationId.of(PREFIX, recipient_id))
         await self._state.remember_buttons(conversation, [dict(b) for b in buttons])
         await self.send_text_message(recipient_id, numbered_choices(text, buttons))
 
@@ -203,12 +188,12 @@ def _float(value: Optional[str]) -> Optional[float]:
         return None
 
 
-class WhatsAppInput(InputChannel):
+class WhatsAppInput(Inbox):
     """Receives Twilio's WhatsApp webhooks; only correctly signed requests reach the assistant."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return PREFIX
+    channel = PREFIX
+    title = "WhatsApp"
+    max_request_bytes = MAX_REQUEST_BYTES
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -216,15 +201,11 @@ class WhatsAppInput(InputChannel):
         return cls(WhatsAppSettings.from_env())
 
     def __init__(self, settings: Optional[WhatsAppSettings], state: Optional[ConversationState] = None) -> None:
-        self.settings = settings
-        self.state = state or default_state()
-        self._output: Optional[WhatsAppOutput] = None
+        super().__init__(settings, state)
+        self.settings: Optional[WhatsAppSettings] = settings
         if settings is not None:
             self._validator = RequestValidator(settings.auth_token)
             self._output = WhatsAppOutput(twilio_client(settings), settings.sender, self.state)
-
-    def get_output_channel(self) -> Optional[OutputChannel]:
-        return self._output
 
     def _signed_url(self, request: Request) -> str:
         """The URL Twilio called: the public base (we may sit behind a proxy) plus our path."""
@@ -232,96 +213,78 @@ class WhatsAppInput(InputChannel):
         query = f"?{request.query_string}" if request.query_string else ""
         return f"{self.settings.public_url}{request.path}{query}"
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        on_new_message = gate.guard(on_new_message)  # human handoff: held conversations reach the agent
-        webhook = Blueprint("gentinfo_whatsapp_webhook", __name__)
+    def acknowledge(self) -> HTTPResponse:
+        return response.text(str(MessagingResponse()), content_type="text/xml")
 
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.settings else "not configured"})
+    async def read(self, request: Request) -> Union[Delivery, Rejected]:
+        if not request.content_type.startswith("application/x-www-form-urlencoded"):
+            return Rejected(400, "expected a form-encoded Twilio webhook")
+        try:
+            # Sanic's request.form drops empty values, which Twilio signs too (e.g. Body="").
+            form = RequestParameters(parse_qs(request.body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return Rejected(400, "body is not UTF-8")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self._validator.validate(self._signed_url(request), form, signature):
+            return Rejected(403, "invalid signature")
+        sender, message_sid = str(form.get("From", "")), str(form.get("MessageSid", ""))
+        if not sender.startswith(f"{PREFIX}:") or not message_sid:
+            return Rejected(400, "not a WhatsApp message")
+        return Delivery(message_sid, lambda on_new_message: self._handle(form, on_new_message))
 
-        @webhook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            if self._output is None:
-                logger.warning("WhatsApp webhook called, but the channel is not configured")
-                return response.text("WhatsApp channel not configured", status=503)
-            if len(request.body or b"") > MAX_REQUEST_BYTES:
-                return response.text("request too large", status=413)
-            if not request.content_type.startswith("application/x-www-form-urlencoded"):
-                return response.text("expected a form-encoded Twilio webhook", status=400)
-            try:
-                # Sanic's request.form drops empty values, which Twilio signs too (e.g. Body="").
-                form = RequestParameters(parse_qs(request.body.decode("utf-8"), keep_blank_values=True))
-            except UnicodeDecodeError:
-                return response.text("body is not UTF-8", status=400)
-            signature = request.headers.get("X-Twilio-Signature", "")
-            if not signature or not self._validator.validate(self._signed_url(request), form, signature):
-                logger.warning("WhatsApp webhook with a missing or wrong Twilio signature refused")
-                return response.text("invalid signature", status=403)
-            sender, message_sid = form.get("From", ""), form.get("MessageSid", "")
-            if not sender.startswith(f"{PREFIX}:") or not message_sid:
-                return response.text("not a WhatsApp message", status=400)
-            if not await self.state.handle_once(PREFIX, message_sid, lambda: self._handle(form, on_new_message)):
-                logger.info("WhatsApp message %s delivered again, ignored", message_sid)
-            return response.text(str(MessagingResponse()), content_type="text/xml")
-
-        return webhook
-
-    async def _handle(self, form: RequestParameters, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _handle(self, form: RequestParameters, on_new_message: OnNewMessage) -> None:
         assert self._output is not None
         output = self._output
-        conversation = outbound.conversation_id(PREFIX, _native(form.get("From")))
+        conversation = str(ConversationId.of(PREFIX, str(form.get("From"))))
         message_sid = form.get("MessageSid")
-        text = (form.get("Body") or "").strip()
         logger.info("WhatsApp message %s from %s", message_sid, mask(conversation))
-        logger.debug("WhatsApp text from %s: %r", conversation, text)
+        logger.debug("WhatsApp text from %s: %r", conversation, form.get("Body"))
 
         latitude, longitude = _float(form.get("Latitude")), _float(form.get("Longitude"))
         num_media = form.get("NumMedia") or ""
-        media_count = int(num_media) if num_media.isdigit() else 0
+        media = int(num_media) if num_media.isdigit() else 0
         offered = await self.state.take_buttons(conversation)
-
-        if latitude is not None and longitude is not None:
-            await output.send_text_message(conversation, location_answer(latitude, longitude))
-            if not text:
-                return
-        elif media_count:
-            kind = _content_kind(form.get("MediaContentType0") or "")
-            await output.send_text_message(conversation, unreadable_content(kind, has_text=bool(text)))
-            if not text:
-                return
-        elif not text and not form.get("ButtonPayload"):
-            await output.send_text_message(conversation, EMPTY_MESSAGE)
+        button_payload = form.get("ButtonPayload")
+        triaged = triage(
+            Incoming(
+                text=form.get("Body") or "",
+                location=(latitude, longitude) if latitude is not None and longitude is not None else None,
+                content=_content_kind(form.get("MediaContentType0") or "") if media else None,
+                has_payload=bool(button_payload),
+            ),
+            PREFIX,
+        )
+        await send_notices(output, conversation, triaged.notices)
+        if triaged.text is None:
             return
-
-        text, clipped = clip_input(text)
-        if clipped:
-            await output.send_text_message(conversation, TOO_LONG)
-        payload = form.get("ButtonPayload") or chosen_payload(text, offered, by_number=True)
-        profile = form.get("ProfileName")
+        payload = button_payload or chosen_payload(triaged.text, offered, by_number=True)
         await on_new_message(
             UserMessage(
-                payload or text,
+                payload or triaged.text,
                 output,
                 conversation,
                 input_channel=self.name(),
                 message_id=message_sid,
-                metadata={"profile_name": profile} if profile else None,
+                metadata=metadata(profile_name=form.get("ProfileName")),
             )
         )
 
 
-_outputs: Dict[WhatsAppSettings, WhatsAppOutput] = {}
+def _sender(*_: Optional[str]) -> Optional[WhatsAppOutput]:
+    settings = WhatsAppSettings.from_env()
+    return None if settings is None else WhatsAppOutput(twilio_client(settings), settings.sender, default_state())
+
+
+#: One Twilio client per configuration, reused across outbound sends.
+_senders = wiring.Shared(_sender, *WhatsAppSettings.REQUIRED, "TWILIO_API_BASE_URL")
 
 
 def _output_from_env() -> OutputChannel:
-    """Outbound factory: one Twilio client per configuration, reused across sends."""
-    settings = WhatsAppSettings.from_env()
-    if settings is None:
+    """Outbound factory (``connectors.outbound``)."""
+    output = _senders()
+    if output is None:
         raise outbound.UnknownChannel("WhatsApp channel not configured (TWILIO_* and GENTINFO_PUBLIC_URL)")
-    if settings not in _outputs:
-        _outputs[settings] = WhatsAppOutput(twilio_client(settings), settings.sender, default_state())
-    return _outputs[settings]
+    return output
 
 
 outbound.register(PREFIX, _output_from_env)

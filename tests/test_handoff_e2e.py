@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from channels.console.app import BACK_WITH_ASSISTANT, CLAIMED
-from connectors.gate import BACK_WITH_ASSISTANT as GATE_BACK
+from bot.core.texts import say
 from tests.fakes.telegram_api import FakeTelegram, parse_html
 from tests.fakes.twilio_api import FakeTwilio
 from tests.test_console_api import Console, LiveFeed, console  # noqa: F401 - fixture
@@ -140,7 +140,7 @@ def test_telegram_fallback_button_escalates_and_stop_returns_to_the_assistant(ra
 
         fake_telegram.deliver(rasa.url, fake_telegram.message_update("stop", chat_id=chat))
         after = _wait_until(lambda: _telegram_texts(fake_telegram, chat)[count + 1:], what="the assistant after stop")
-        assert _telegram_texts(fake_telegram, chat)[count] == GATE_BACK
+        assert _telegram_texts(fake_telegram, chat)[count] == say("channels.handoff_stopped")
         assert after[0]  # the assistant's own answer to "stop"
         closed = feed.wait_for(lambda e: e["type"] == "closed" and e["id"] == item["id"])
         assert closed["outcome"] == "citizen_stop"

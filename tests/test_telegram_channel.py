@@ -14,7 +14,7 @@ import pytest
 
 from connectors import outbound
 from connectors import telegram as telegram_connector
-from connectors.replies import EMPTY_MESSAGE, EXPIRED_CHOICE
+from bot.core.texts import say
 from connectors.state import ConversationState, MemoryState, RedisState
 from connectors.telegram import GREET, TelegramInput, TelegramSettings
 from tests.fakes.assistant import ChannelServer
@@ -135,7 +135,7 @@ def test_tap_on_a_forgotten_long_button_asks_to_type_again(api, telegram):
     api.deliver(telegram.url, api.callback_update("#3"))
 
     assert telegram.assistant.messages == []
-    assert texts(api) == [EXPIRED_CHOICE]
+    assert texts(api) == [say("channels.expired_choice")]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ def test_emoji_only_and_empty_messages(api, telegram):
     api.deliver(telegram.url, api.message_update(" "))
 
     assert telegram.assistant.texts == ["🙏"]
-    assert texts(api) == ["U vroeg: 🙏", EMPTY_MESSAGE]
+    assert texts(api) == ["U vroeg: 🙏", say("channels.empty")]
 
 
 def test_without_configuration_the_channel_answers_503(api, monkeypatch, caplog):

@@ -27,7 +27,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Sanic
 
-from connectors import outbound, webchat
+from connectors import outbound, webchat, webchat_bus
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.anyio
@@ -367,11 +367,11 @@ async def test_push_from_another_process_reaches_the_stream_through_redis(
     monkeypatch.setenv("REDIS_URL", redis_url)
     console = (
         "import asyncio, sys\n"
-        "import connectors.webchat\n"
+        "import connectors.webchat, connectors.webchat_bus\n"
         "from connectors import outbound\n"
         "async def main():\n"
         "    await outbound.send(sys.argv[1], {'text': sys.argv[2]})\n"
-        "    await connectors.webchat.close_buses()\n"
+        "    await connectors.webchat_bus.close_buses()\n"
         "asyncio.run(main())\n"
     )
     async with running_chat() as chat:
@@ -442,18 +442,22 @@ async def test_rasa_can_push_through_the_input_channels_output_channel(no_redis:
     assert events[0][1]["text"] == "Uw aanvraag is klaar."
 
 
-async def test_stream_answers_503_when_redis_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_when_redis_is_down_the_stream_answers_503_and_a_message_is_still_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The inbox's decision for all three connectors (connectors/inbox.py): without Redis a message
+    counts as new and is answered, rather than refused (the question would be lost)."""
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    monkeypatch.setattr(webchat, "SUBSCRIBE_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(webchat_bus, "SUBSCRIBE_TIMEOUT_SECONDS", 0.5)
     async with running_chat() as chat:
         async with chat.http.get(f"{chat.url}/stream", params={"sender": new_session()}) as resp:
             assert resp.status == 503
             assert "geen verbinding" in (await resp.json())["error"]
         status, body = await chat.post({"sender": new_session(), "message": "hallo", "message_id": "m1"})
-    assert status == 503 and "geen verbinding" in body["error"]
+    assert status == 200 and body[0]["text"].startswith("U vroeg: hallo")
 
 
 # --- CORS, assets, wiring ---------------------------------------------------------------------

@@ -17,7 +17,9 @@ from hypothesis import given, settings, strategies as st
 from twilio.request_validator import RequestValidator
 
 from connectors import outbound
-from connectors.replies import EMPTY_MESSAGE, MAX_INPUT_CHARS, NUMBERED_CHOICE_HINT, TOO_LONG, split_text
+from bot.core.texts import say
+from connectors.inbox import MAX_INPUT_CHARS
+from connectors.replies import split_text
 from connectors.state import ConversationState, MemoryState, RedisState
 from connectors.whatsapp import WhatsAppInput, WhatsAppOutput, WhatsAppSettings, twilio_client
 from tests.fakes.assistant import ChannelServer
@@ -130,7 +132,7 @@ def test_buttons_become_a_numbered_list_and_the_number_maps_back(twilio, whatsap
     whatsapp.assistant.replies["welke dienst"] = [{"text": "Waarover gaat uw vraag?", "buttons": BUTTONS}]
     twilio.deliver(whatsapp.url, twilio.incoming("welke dienst"))
     [offer] = bodies(twilio)
-    assert offer == f"Waarover gaat uw vraag?\n\n1. Reispas\n2. Identiteitskaart\n\n{NUMBERED_CHOICE_HINT}"
+    assert offer == f"Waarover gaat uw vraag?\n\n1. Reispas\n2. Identiteitskaart\n\n{say("channels.numbered_choice_hint")}"
 
     twilio.deliver(whatsapp.url, twilio.incoming("2"))
     assert whatsapp.assistant.texts[-1] == BUTTONS[1]["payload"]
@@ -234,7 +236,7 @@ def test_emoji_only_message_reaches_the_assistant(twilio, whatsapp):
 
 def test_empty_message_gets_a_friendly_answer(twilio, whatsapp):
     assert twilio.deliver(whatsapp.url, twilio.incoming("   ")).status_code == 200
-    assert bodies(twilio) == [EMPTY_MESSAGE]
+    assert bodies(twilio) == [say("channels.empty")]
     assert whatsapp.assistant.messages == []
 
 
@@ -244,7 +246,7 @@ def test_very_long_message_is_clipped_with_a_notice(twilio, whatsapp):
 
     [message] = whatsapp.assistant.messages
     assert 0 < len(message.text) <= MAX_INPUT_CHARS and text.startswith(message.text)
-    assert bodies(twilio)[0] == TOO_LONG
+    assert bodies(twilio)[0] == say("channels.too_long")
 
 
 def test_huge_request_is_refused_before_anything_else(twilio, whatsapp):

@@ -18,7 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import metrics
+from bot import metrics, wiring
 from bot.actions.common import latest_intent, now
 from bot.core import answers, handoff
 from bot.core.catalogue import get_catalogue
@@ -108,7 +108,7 @@ class ActionHumanHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         conversation = tracker.sender_id
-        store = handoff.default_store()
+        store = wiring.handoff_store()
         if handoff.channel_of(conversation) not in handoff.LIVE_CHANNELS:
             dispatcher.utter_message(text=_no_live_chat(
                 "Chatten met een medewerker kan via WhatsApp, Telegram of de webchat op stad.gent, niet via dit kanaal."))

@@ -13,6 +13,9 @@ state, and none of them loses it on a restart:
 ``gentinfo:handoff:events``          pub/sub live updates for the consoles (JSON)
 ``gentinfo:handoff:availability``    string  ``open`` / ``closed`` overrides the hours ("auto" when absent)
 
+The agents' hours and their Dutch phrases are in ``bot/core/handoff_hours.py``, the Lua scripts in
+``bot/core/handoff_scripts.py``; the process-wide store comes from ``bot.wiring.handoff_store()``.
+
 A handoff's status goes ``message`` (outside hours: waiting for the citizen's message) or straight
 to ``waiting`` -> ``held`` (claimed by one agent) -> ``closed`` (handed back, closed, citizen typed
 "stop", or idle). Every transition is one Lua script, so two agents claiming at once, or a citizen
@@ -21,8 +24,6 @@ inside the scripts: this needs a single Redis (or a primary with replicas), not 
 """
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -32,32 +33,37 @@ import sys
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
-from functools import lru_cache
+from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
-from zoneinfo import ZoneInfo
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
 import redis
 import redis.asyncio
 import yaml
-from pydantic import BaseModel, ValidationError, validator
+from pydantic import ValidationError
 
-from bot.core.catalogue import WEEKDAYS, check_weekly_hours, get_catalogue
-from connectors.state import LoopLocal
+from bot.core import handoff_scripts as scripts
+from bot.core import redis_clients
+from bot.core.clock import CITY_TZ as CITY_TZ
+from bot.core.conversation import CHANNEL_NAMES, TELEGRAM, WEB, WHATSAPP
+from bot.core.conversation import channel_of as channel_of
+from bot.core.conversation import key as conversation_key
+from bot.core.conversation import mask as mask
+from bot.core.handoff_hours import CONFIG_ENV, CONFIG_PATH
+from bot.core.handoff_hours import GENTINFO_HOURS as GENTINFO_HOURS
+from bot.core.handoff_hours import HandoffConfig as HandoffConfig
+from bot.core.handoff_hours import get_config as get_config
+from bot.core.handoff_hours import load_config as load_config
+from bot.core.handoff_hours import when_text as when_text
+from bot.core.loops import LoopLocal
 
 logger = logging.getLogger(__name__)
 
-CONFIG_PATH = Path(__file__).resolve().parents[1] / "data" / "content" / "handoff.yml"
-CONFIG_ENV = "GENTINFO_HANDOFF_CONFIG"
 PREFIX = "gentinfo:handoff"
-CITY_TZ = ZoneInfo("Europe/Brussels")
 
 #: Channels an agent can write to (``connectors.outbound`` prefixes). Others (REST, terminal) get
 #: the phone line instead of live chat.
-LIVE_CHANNELS = ("whatsapp", "telegram", "web")
-CHANNEL_NAMES = {"whatsapp": "WhatsApp", "telegram": "Telegram", "web": "webchat"}
+LIVE_CHANNELS = (WHATSAPP, TELEGRAM, WEB)
 
 #: Why a conversation was handed over.
 REASONS = {
@@ -67,11 +73,6 @@ REASONS = {
 }
 OUTCOMES = ("handback", "closed", "citizen_stop", "expired")
 
-#: Gentinfo's own hours (catalogue.yml contact.hours), the default for agents' hours.
-GENTINFO_HOURS: Dict[str, List[str]] = {
-    **{day: ["08:00-18:00"] for day in WEEKDAYS[:5]},
-    "zaterdag": ["09:00-12:00"],
-}
 _ID = re.compile(r"^[0-9a-f]{24}$")
 MAX_TEXT_CHARS = 4000
 STREAM_MAXLEN = 5000
@@ -88,127 +89,6 @@ def is_stop(text: Optional[str]) -> bool:
 
 def valid_id(value: str) -> bool:
     return bool(_ID.match(value or ""))
-
-
-def conversation_key(conversation: str) -> str:
-    """Key part for a conversation id (``whatsapp:+32…``) without the number in it."""
-    return hashlib.sha256(conversation.encode("utf-8")).hexdigest()[:32]
-
-
-def channel_of(conversation: str) -> str:
-    prefix, sep, native = conversation.partition(":")
-    return prefix if sep and native else ""
-
-
-# --- configuration -------------------------------------------------------------------------------
-
-
-class HandoffConfig(BaseModel):
-    hours: Dict[str, List[str]] = GENTINFO_HOURS
-    closed_on: List[date] = []
-    always_human_products: List[str] = []
-    minutes_per_waiting_conversation: int = 4
-    context_messages: int = 8
-    idle_release_hours: float = 12
-    message_wait_minutes: float = 30
-    retention_days: int = 30
-
-    class Config:
-        extra = "forbid"
-
-    _hours_well_formed = validator("hours", allow_reuse=True)(check_weekly_hours)
-
-    @validator("always_human_products")
-    def _known_products(cls, value: List[str]) -> List[str]:
-        catalogue = get_catalogue()
-        unknown = [pid for pid in value if catalogue.product(pid) is None]
-        if unknown:
-            raise ValueError(f"unknown catalogue product ids: {unknown}")
-        return value
-
-    @validator("minutes_per_waiting_conversation", "context_messages", "retention_days")
-    def _positive_int(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be at least 1")
-        return value
-
-    @validator("idle_release_hours", "message_wait_minutes")
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be more than 0")
-        return value
-
-    # -- hours ----------------------------------------------------------------------------------
-    def spans_on(self, day: date) -> List[Tuple[dtime, dtime]]:
-        if day in self.closed_on:
-            return []
-        spans = self.hours.get(WEEKDAYS[day.weekday()], [])
-        return [tuple(dtime.fromisoformat(part) for part in span.split("-")) for span in spans]  # type: ignore[misc]
-
-    def is_open(self, at: datetime) -> bool:
-        local = at.astimezone(CITY_TZ)
-        return any(start <= local.time() < end for start, end in self.spans_on(local.date()))
-
-    def next_opening(self, at: datetime) -> Optional[datetime]:
-        """The next moment agents start (after ``at``), within two weeks."""
-        local = at.astimezone(CITY_TZ)
-        for offset in range(15):
-            day = local.date() + timedelta(days=offset)
-            for start, _ in self.spans_on(day):
-                moment = datetime.combine(day, start, tzinfo=CITY_TZ)
-                if moment > local:
-                    return moment
-        return None
-
-    def hours_text(self) -> str:
-        """``maandag tot vrijdag van 8 tot 18 uur, zaterdag van 9 tot 12 uur``."""
-        groups: List[Tuple[int, int, List[str]]] = []
-        for index, day in enumerate(WEEKDAYS):
-            spans = self.hours.get(day) or []
-            if not spans:
-                continue
-            if groups and groups[-1][1] == index - 1 and groups[-1][2] == spans:
-                groups[-1] = (groups[-1][0], index, spans)
-            else:
-                groups.append((index, index, spans))
-        parts = []
-        for first, last, spans in groups:
-            days = WEEKDAYS[first] if first == last else f"{WEEKDAYS[first]} tot {WEEKDAYS[last]}"
-            ranges = " en ".join(f"van {_clock(span.split('-')[0])} tot {_clock(span.split('-')[1])}" for span in spans)
-            parts.append(f"{days} {ranges} uur")
-        return ", ".join(parts) if parts else "momenteel niet"
-
-
-def _clock(value: str) -> str:
-    hour, minute = value.split(":")
-    return str(int(hour)) if minute == "00" else f"{int(hour)}.{minute}"
-
-
-def when_text(moment: datetime, now: datetime) -> str:
-    """``vandaag om 8 uur`` / ``morgen om 8 uur`` / ``maandag om 9 uur``."""
-    local, today = moment.astimezone(CITY_TZ), now.astimezone(CITY_TZ).date()
-    clock = _clock(local.strftime("%H:%M"))
-    if local.date() == today:
-        return f"vandaag om {clock} uur"
-    if local.date() == today + timedelta(days=1):
-        return f"morgen om {clock} uur"
-    return f"{WEEKDAYS[local.weekday()]} om {clock} uur"
-
-
-def load_config(path: Optional[Path] = None) -> HandoffConfig:
-    path = path or Path(os.environ.get(CONFIG_ENV) or CONFIG_PATH)
-    with path.open(encoding="utf-8") as handle:
-        return HandoffConfig.parse_obj(yaml.safe_load(handle) or {})
-
-
-@lru_cache(maxsize=4)
-def _cached_config(path: str) -> HandoffConfig:
-    return load_config(Path(path))
-
-
-def get_config() -> HandoffConfig:
-    """The configuration, read once per process and path."""
-    return _cached_config(os.environ.get(CONFIG_ENV) or str(CONFIG_PATH))
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -270,12 +150,6 @@ class Handoff:
         }
 
 
-def mask(conversation: str) -> str:
-    """``whatsapp:+32470123456`` -> ``whatsapp:…456`` for lists and logs."""
-    prefix, sep, rest = conversation.partition(":")
-    return f"{prefix}{sep}…{rest[-3:]}" if sep else f"…{conversation[-3:]}"
-
-
 @dataclass
 class Enqueued:
     handoff: Handoff
@@ -306,152 +180,6 @@ def _entry(stream_id: str, fields: Dict[str, str]) -> Dict[str, Any]:
     }
 
 
-# --- Lua: every transition is atomic -----------------------------------------------------------
-
-_PRELUDE = """
-local P = ARGV[1]
-local function hkey(id) return P .. ':h:' .. id end
-local function skey(id) return P .. ':stream:' .. id end
-local function add(id, kind, text, agent, now)
-  return redis.call('XADD', skey(id), 'MAXLEN', '~', ARGV[2], '*', 'type', kind, 'text', text, 'agent', agent, 'at', now)
-end
-local function close(id, now, outcome, by, retention)
-  local h = hkey(id)
-  redis.call('HSET', h, 'status', 'closed', 'closed_at', now, 'outcome', outcome, 'closed_by', by)
-  local akey = P .. ':active:' .. redis.call('HGET', h, 'conv_key')
-  if redis.call('GET', akey) == id then redis.call('DEL', akey) end
-  redis.call('ZREM', P .. ':queue', id)
-  redis.call('ZREM', P .. ':held', id)
-  redis.call('EXPIRE', h, retention)
-  redis.call('EXPIRE', skey(id), retention)
-end
-local function rank(id)
-  local r = redis.call('ZRANK', P .. ':queue', id)
-  if r then return tostring(r + 1) end
-  return ''
-end
-"""
-
-# KEYS[1] active key. ARGV: prefix, maxlen, new id, conversation, conv_key, channel, reason, context,
-# now, mode ('live' | 'message'), note
-_ENQUEUE = _PRELUDE + """
-local id = redis.call('GET', KEYS[1])
-local now, mode = ARGV[9], ARGV[10]
-if id then
-  local h = hkey(id)
-  local status = redis.call('HGET', h, 'status')
-  if status == 'held' then return {id, '0', ''} end
-  if status == 'waiting' then
-    if mode == 'live' and redis.call('HGET', h, 'offline') == '1' then
-      redis.call('HSET', h, 'offline', '0', 'last_activity', now)
-      add(id, 'system', 'De burger is er nu live bij en wacht op een medewerker.', '', now)
-    end
-    return {id, '0', rank(id)}
-  end
-  if status == 'message' then
-    if mode == 'live' then
-      redis.call('HSET', h, 'status', 'waiting', 'offline', '0', 'since', now, 'last_activity', now)
-      redis.call('ZADD', P .. ':queue', now, id)
-    else
-      redis.call('HSET', h, 'last_activity', now)
-    end
-    return {id, '0', rank(id)}
-  end
-end
-id = ARGV[3]
-local h = hkey(id)
-local status = 'waiting'
-if mode == 'message' then status = 'message' end
-redis.call('HSET', h, 'conversation', ARGV[4], 'conv_key', ARGV[5], 'channel', ARGV[6], 'reason', ARGV[7],
-  'context', ARGV[8], 'status', status, 'since', now, 'last_activity', now, 'offline', '0')
-redis.call('SET', KEYS[1], id)
-add(id, 'system', ARGV[11], '', now)
-if mode == 'live' then redis.call('ZADD', P .. ':queue', now, id) end
-return {id, '1', rank(id)}
-"""
-
-# KEYS[1] active key. ARGV: prefix, maxlen, text, now, stop ('1'/'0'), idle seconds, message wait
-# seconds, retention seconds
-_CITIZEN = _PRELUDE + """
-local id = redis.call('GET', KEYS[1])
-if not id then return {'pass', '', ''} end
-local h = hkey(id)
-local status, offline, last = unpack(redis.call('HMGET', h, 'status', 'offline', 'last_activity'))
-local now = ARGV[4]
-if status ~= 'message' and status ~= 'waiting' and status ~= 'held' then
-  redis.call('DEL', KEYS[1])
-  return {'pass', '', ''}
-end
-local limit = tonumber(ARGV[6])
-if status == 'message' then limit = tonumber(ARGV[7]) end
-if tonumber(now) - tonumber(last or now) > limit then
-  add(id, 'system', 'Niemand schreef nog: het gesprek ging vanzelf terug naar de digitale assistent.', '', now)
-  close(id, now, 'expired', '', ARGV[8])
-  return {'expired', id, ''}
-end
-if status == 'waiting' and offline == '1' then return {'pass', id, ''} end
-if ARGV[5] == '1' then
-  add(id, 'system', 'De burger typte "stop" en praat weer met de digitale assistent.', '', now)
-  close(id, now, 'citizen_stop', '', ARGV[8])
-  return {'stopped', id, ''}
-end
-local entry = add(id, 'citizen', ARGV[3], '', now)
-redis.call('HSET', h, 'last_activity', now)
-if status == 'message' then
-  redis.call('HSET', h, 'status', 'waiting', 'offline', '1', 'since', now)
-  redis.call('ZADD', P .. ':queue', now, id)
-  return {'message_left', id, entry}
-end
-return {'held', id, entry}
-"""
-
-# ARGV: prefix, maxlen, id, agent, now
-_CLAIM = _PRELUDE + """
-local id, agent, now = ARGV[3], ARGV[4], ARGV[5]
-local h = hkey(id)
-local status = redis.call('HGET', h, 'status')
-if status == 'waiting' then
-  redis.call('HSET', h, 'status', 'held', 'agent', agent, 'claimed_at', now, 'last_activity', now)
-  redis.call('ZREM', P .. ':queue', id)
-  redis.call('ZADD', P .. ':held', now, id)
-  add(id, 'system', agent .. ' neemt het gesprek over.', agent, now)
-  return {'ok', agent}
-end
-if status == 'held' then return {'taken', redis.call('HGET', h, 'agent')} end
-return {'gone', status or ''}
-"""
-
-# ARGV: prefix, maxlen, id, agent, now, kind ('agent' | 'note'), text
-_APPEND = _PRELUDE + """
-local id, agent, now, kind = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local h = hkey(id)
-local status, holder = unpack(redis.call('HMGET', h, 'status', 'agent'))
-if kind == 'agent' then
-  if status ~= 'held' then return {'gone', status or ''} end
-  if holder ~= agent then return {'not_holder', holder} end
-  redis.call('HSET', h, 'last_activity', now)
-elseif status ~= 'waiting' and status ~= 'held' and status ~= 'message' then
-  return {'gone', status or ''}
-end
-return {'ok', add(id, kind, ARGV[7], agent, now)}
-"""
-
-# ARGV: prefix, maxlen, id, agent, now, outcome ('handback' | 'closed'), retention seconds, text
-_FINISH = _PRELUDE + """
-local id, agent, now, outcome = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local h = hkey(id)
-local status, holder = unpack(redis.call('HMGET', h, 'status', 'agent'))
-if status == 'held' then
-  if holder ~= agent then return {'not_holder', holder} end
-elseif status ~= 'waiting' and status ~= 'message' then
-  return {'gone', status or ''}
-end
-add(id, 'system', ARGV[8], agent, now)
-close(id, now, outcome, agent, ARGV[7])
-return {'ok', redis.call('HGET', h, 'conversation')}
-"""
-
-
 # --- the store ----------------------------------------------------------------------------------
 
 
@@ -459,13 +187,13 @@ class HandoffStore:
     """All handoff state, in Redis. Cheap to create; one connection pool per event loop."""
 
     def __init__(self, url: str, *, prefix: str = PREFIX, config: Optional[HandoffConfig] = None,
-                 clock=time.time) -> None:  # type: ignore[no-untyped-def]
+                 clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.prefix = prefix
         self._config = config
         self.clock = clock
         self._clients: LoopLocal[redis.asyncio.Redis] = LoopLocal(
-            lambda: redis.asyncio.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3)
+            lambda: redis_clients.async_client(url, decode_responses=True)
         )
 
     @property
@@ -517,7 +245,7 @@ class HandoffStore:
         if not live:
             note += " Buiten de uren: de burger kan een bericht achterlaten."
         handoff_id, created, position = await self._run(
-            _ENQUEUE, [self._key("active", conversation_key(conversation))],
+            scripts.ENQUEUE, [self._key("active", conversation_key(conversation))],
             [secrets.token_hex(12), conversation, conversation_key(conversation), channel_of(conversation), reason,
              json.dumps(context, ensure_ascii=False, default=str), self._now(now), "live" if live else "message", note],
         )
@@ -539,7 +267,7 @@ class HandoffStore:
         config = self.config
         stamp = self._now(now)
         action, handoff_id, entry_id = await self._run(
-            _CITIZEN, [self._key("active", conversation_key(conversation))],
+            scripts.CITIZEN, [self._key("active", conversation_key(conversation))],
             [text[:MAX_TEXT_CHARS], stamp, "1" if is_stop(text) else "0",
              int(config.idle_release_hours * 3600), int(config.message_wait_minutes * 60), self._retention],
         )
@@ -557,7 +285,7 @@ class HandoffStore:
     # -- agents ---------------------------------------------------------------------------------
     async def claim(self, handoff_id: str, agent: str, now: Optional[float] = None) -> Handoff:
         """Exactly one agent wins a waiting conversation; the others get ``HandoffError("taken")``."""
-        result, detail = await self._run(_CLAIM, [], [handoff_id, agent, self._now(now)])
+        result, detail = await self._run(scripts.CLAIM, [], [handoff_id, agent, self._now(now)])
         if result == "taken":
             raise HandoffError("taken", f"{detail} heeft dit gesprek al overgenomen.", holder=detail)
         if result == "gone":
@@ -574,7 +302,7 @@ class HandoffStore:
         if len(text) > MAX_TEXT_CHARS:
             raise HandoffError("too_long", f"Een bericht mag hoogstens {MAX_TEXT_CHARS} tekens lang zijn.")
         stamp = self._now(now)
-        result, detail = await self._run(_APPEND, [], [handoff_id, agent, stamp, kind, text])
+        result, detail = await self._run(scripts.APPEND, [], [handoff_id, agent, stamp, kind, text])
         if result == "not_holder":
             raise HandoffError("not_holder", f"{detail} behandelt dit gesprek.", holder=detail)
         if result == "gone":
@@ -606,7 +334,7 @@ class HandoffStore:
             raise ValueError(f"unknown outcome {outcome!r}")
         text = (f"{agent} gaf het gesprek terug aan de digitale assistent." if outcome == "handback"
                 else f"{agent} sloot het gesprek af.")
-        result, detail = await self._run(_FINISH, [], [handoff_id, agent, self._now(now), outcome, self._retention, text])
+        result, detail = await self._run(scripts.FINISH, [], [handoff_id, agent, self._now(now), outcome, self._retention, text])
         if result == "not_holder":
             raise HandoffError("not_holder", f"{detail} behandelt dit gesprek.", holder=detail)
         if result == "gone":
@@ -635,7 +363,7 @@ class HandoffStore:
             for handoff_id in ids:
                 pipe.hgetall(self._key("h", handoff_id))
             rows = await pipe.execute()
-        return [Handoff.from_hash(i, row) for i, row in zip(ids, rows) if row]
+        return [Handoff.from_hash(i, row) for i, row in zip(ids, rows, strict=True) if row]
 
     async def waiting(self) -> List[Handoff]:
         """The queue, longest waiting first."""
@@ -676,8 +404,7 @@ class HandoffStore:
     async def events(self) -> AsyncIterator[Dict[str, Any]]:
         """Every event published by any process, until cancelled. Its own connection (no timeout).
         Starts with ``{"type": "resync"}`` once subscribed: whatever happened before is not in here."""
-        client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=3,
-                                              health_check_interval=30)
+        client = redis_clients.async_client(self.url, decode_responses=True, subscriber=True)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._key("events"))
@@ -696,19 +423,6 @@ class HandoffStore:
                 await pubsub.close()
             finally:
                 await client.close()
-
-
-_default: Dict[str, HandoffStore] = {}
-
-
-def default_store() -> Optional[HandoffStore]:
-    """The store for ``REDIS_URL``, or None: without Redis (the embedded default) there is no live chat."""
-    url = os.environ.get("REDIS_URL") or ""
-    if not url:
-        return None
-    if url not in _default:
-        _default[url] = HandoffStore(url)
-    return _default[url]
 
 
 def main(argv: List[str]) -> int:

@@ -25,6 +25,8 @@ import redis
 from aiohttp import WSMsgType, web
 
 from bot.core import handoff
+from bot.core.clock import CITY_TZ
+from bot.core.conversation import mask
 from bot.core.handoff import HandoffError, HandoffStore
 from channels.console.auth import Accounts, Session, same
 from connectors import outbound
@@ -217,7 +219,7 @@ async def _item(store: HandoffStore, entry: handoff.Handoff) -> Dict[str, Any]:
 async def get_queue(request: web.Request) -> web.Response:
     store = request.app[STORE]
     now = time.time()
-    moment = datetime.fromtimestamp(now, handoff.CITY_TZ)
+    moment = datetime.fromtimestamp(now, CITY_TZ)
     return web.json_response({
         "waiting": [await _item(store, entry) for entry in await store.waiting()],
         "held": [await _item(store, entry) for entry in await store.held()],
@@ -252,8 +254,8 @@ async def _send(request: web.Request, conversation: str, text: str) -> Optional[
         await request.app[SEND](conversation, {"text": text})  # type: ignore[operator]
     except outbound.UnknownChannel as error:
         return str(error)
-    except Exception as error:  # noqa: BLE001 - any channel failure is reported to the agent
-        logger.exception("console: sending to %s failed", handoff.mask(conversation))
+    except Exception as error:  # any channel failure is reported to the agent
+        logger.exception("console: sending to %s failed", mask(conversation))
         return type(error).__name__
     return None
 
