@@ -95,9 +95,9 @@ class ReplayStore:
 
     def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio
+            from bot.core import redis_clients
 
-            self._client = redis.asyncio.Redis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
+            self._client = redis_clients.async_client(self._url or "")
         return self._client
 
     async def get(self, key: str) -> Optional[bytes]:
@@ -106,7 +106,7 @@ class ReplayStore:
             return entry[1] if entry and entry[0] > time.monotonic() else None
         try:
             return await self._redis().get(f"gentinfo:replay:{key}")
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             logger.warning("replay store unavailable (%s): the action runs", type(error).__name__)
             return None
 
@@ -118,7 +118,7 @@ class ReplayStore:
             return
         try:
             await self._redis().set(f"gentinfo:replay:{key}", body, ex=self._ttl)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             logger.warning("replay store unavailable (%s): this answer cannot be replayed", type(error).__name__)
 
 

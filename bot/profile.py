@@ -19,7 +19,6 @@ No secret is ever printed by ``check``: URLs are shown without their password.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 from urllib.parse import unquote, urlsplit
+
+from bot.core.console_users import ConfigError, load_users
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -223,7 +224,7 @@ def _check_database(environ: Mapping[str, str], report: Report, production: bool
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url)
-    except Exception as error:  # noqa: BLE001 - any parse error is a configuration problem
+    except Exception as error:
         report.problems.append(f"GENTINFO_DATABASE_URL cannot be parsed: {type(error).__name__}")
         return
     if backend == "postgresql" and (not parsed.host or not parsed.database):
@@ -339,16 +340,7 @@ def _check_other(environ: Mapping[str, str], report: Report, production: bool) -
 
 
 def _console_users_problem(value: str) -> Optional[str]:
-    """The agent console's own check when it is importable, else a JSON sanity check."""
-    try:
-        from channels.console.auth import ConfigError, load_users
-    except ImportError:
-        if value.startswith("{"):
-            try:
-                json.loads(value)
-            except ValueError:
-                return "GENTINFO_CONSOLE_USERS is not valid JSON"
-        return None
+    """The agent console's own check of its accounts (``bot/core/console_users.py``)."""
     try:
         load_users(value)
     except ConfigError as error:

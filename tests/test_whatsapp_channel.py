@@ -132,7 +132,7 @@ def test_buttons_become_a_numbered_list_and_the_number_maps_back(twilio, whatsap
     whatsapp.assistant.replies["welke dienst"] = [{"text": "Waarover gaat uw vraag?", "buttons": BUTTONS}]
     twilio.deliver(whatsapp.url, twilio.incoming("welke dienst"))
     [offer] = bodies(twilio)
-    assert offer == f"Waarover gaat uw vraag?\n\n1. Reispas\n2. Identiteitskaart\n\n{say("channels.numbered_choice_hint")}"
+    assert offer == f"Waarover gaat uw vraag?\n\n1. Reispas\n2. Identiteitskaart\n\n{say('channels.numbered_choice_hint')}"
 
     twilio.deliver(whatsapp.url, twilio.incoming("2"))
     assert whatsapp.assistant.texts[-1] == BUTTONS[1]["payload"]

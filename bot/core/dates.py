@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Dict, List, Optional, Tuple, Union
-from zoneinfo import ZoneInfo
 
 import dateparser
 from dateparser.search import search_dates
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
+from bot.core.clock import CITY_TZ
+
+BRUSSELS = CITY_TZ  # the one definition is bot/core/clock.py
 
 WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
@@ -152,9 +153,7 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b|\d{1,2}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{2
 
 #: Words that carry no date meaning in an answer like "graag op dinsdag" or "liefst morgen aub".
 _FILLER = frozenset(
-    "graag liefst het op de in om ergens ik wil wel kan kunnen is dat ja maar dan bij voorkeur "
-    "mogelijk moment een afspraak aub alstublieft svp dank dankje bedankt u je pas past me mij best ook "
-    "en als zeker komen langskomen langs nog misschien oke ok".split()
+    ["graag", "liefst", "het", "op", "de", "in", "om", "ergens", "ik", "wil", "wel", "kan", "kunnen", "is", "dat", "ja", "maar", "dan", "bij", "voorkeur", "mogelijk", "moment", "een", "afspraak", "aub", "alstublieft", "svp", "dank", "dankje", "bedankt", "u", "je", "pas", "past", "me", "mij", "best", "ook", "en", "als", "zeker", "komen", "langskomen", "langs", "nog", "misschien", "oke", "ok"]
 )
 
 

@@ -11,21 +11,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.core.console_users import USERNAME as USERNAME
+from bot.core.console_users import USERS_ENV as USERS_ENV
+from bot.core.console_users import ConfigError as ConfigError
+from bot.core.console_users import load_users as load_users
 from bot.core.handoff import HandoffStore
 
-USERS_ENV = "GENTINFO_CONSOLE_USERS"
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 #: Sessions end after this long without a request, and in any case after ``MAX_SECONDS``.
 IDLE_SECONDS = 8 * 3600
 MAX_SECONDS = 12 * 3600
@@ -36,39 +35,8 @@ LOCK_SECONDS = 15 * 60
 _hasher = PasswordHasher()
 
 
-class ConfigError(ValueError):
-    """The accounts configuration is missing or broken."""
-
-
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
-
-
-def load_users(value: Optional[str]) -> Dict[str, str]:
-    """``{"an": "$argon2id$…"}`` from JSON text or from a JSON file path."""
-    raw = (value or "").strip()
-    if not raw:
-        raise ConfigError(f"{USERS_ENV} is not set: no agent can log in")
-    if not raw.startswith("{"):
-        try:
-            raw = Path(raw).read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"{USERS_ENV}: cannot read {raw!r}: {error.strerror}") from None
-    try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise ConfigError(f"{USERS_ENV} is not valid JSON: {error}") from None
-    if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{USERS_ENV} must be a JSON object of user name -> argon2 hash")
-    users: Dict[str, str] = {}
-    for name, hashed in data.items():
-        if not isinstance(name, str) or not USERNAME.match(name):
-            raise ConfigError(f"{USERS_ENV}: user name {name!r} must be lower case letters, digits, '.', '_' or '-'")
-        if not isinstance(hashed, str) or not hashed.startswith("$argon2"):
-            raise ConfigError(f"{USERS_ENV}: the password of {name!r} is not an argon2 hash "
-                              "(make one with: python -m channels.console hash-password)")
-        users[name] = hashed
-    return users
 
 
 @dataclass(frozen=True)
