@@ -17,7 +17,8 @@ import re
 import traceback
 from typing import Any, Callable, Optional
 
-from bot.core.contact import MASK, mask as mask_contact
+from bot.core.contact import MASK
+from bot.core.contact import mask as mask_contact
 
 #: local@domain.tld; deliberately wide (a masked non-address costs nothing).
 _EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -65,7 +66,7 @@ class MaskContactDetails(logging.Filter):
         setattr(record, _MARK, True)
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format is logging's problem, not ours
+        except Exception:
             return True
         masked = mask_text(message)
         if masked != message or record.args:

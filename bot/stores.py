@@ -95,7 +95,7 @@ class GentinfoRedisLockStore(RedisLockStore):
 
         try:
             return self._change(conversation_id, change)
-        except Exception as error:  # noqa: BLE001 - as Rasa does: the caller handles LockError
+        except Exception as error:
             raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:

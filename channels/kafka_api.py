@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from datetime import date, datetime, timedelta
-from typing import AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Optional, Tuple, cast
 
 from aiohttp import web
 
@@ -76,7 +76,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow", "www-authenticate")}
         return _error_response(error.status, error.reason.lower().replace(" ", "_"), error.reason, headers)
-    except Exception as error:  # noqa: BLE001 - the client gets a clean 500, the log gets the type
+    except Exception as error:
         logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
         logger.debug("unhandled error", exc_info=True)
         return _error_response(500, "internal_error", "internal error; see the server log")
@@ -146,7 +146,8 @@ def _filters(params: Dict[str, str]) -> Filters:
     if product is not None and not _PRODUCT_ID.match(product):
         raise ApiError(400, "bad_request", "'product' must be a catalogue id (a-z, 0-9, _) or 'anders'")
     try:
-        return Filters(_date(params, "from"), _date(params, "to"), product, params.get("status") or None)
+        status = params.get("status")
+        return Filters(_date(params, "from"), _date(params, "to"), product, kafka.parse_status(status) if status else None)
     except kafka.KafkaError as error:
         raise ApiError(400, "bad_request", str(error)) from None
 
@@ -168,7 +169,7 @@ def _reference(request: web.Request) -> str:
 async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(request.app[REGISTER].ping)
-    except Exception as error:  # noqa: BLE001 - any failure means "not healthy"
+    except Exception as error:
         logger.warning("health check failed: %s", type(error).__name__)
         return _json({"status": "unavailable"}, status=503)
     return _json({"status": "ok"})
@@ -256,7 +257,7 @@ def _daily_purge(retention_days: int) -> Callable[[web.Application], AsyncIterat
                 await asyncio.sleep(PURGE_INTERVAL.total_seconds())
                 try:
                     await asyncio.to_thread(register.purge_contact_details, retention_days)
-                except Exception as error:  # noqa: BLE001 - try again tomorrow, keep serving
+                except Exception as error:
                     logger.error("retention purge failed: %s", type(error).__name__)
 
         task = asyncio.create_task(loop())
@@ -277,7 +278,8 @@ def make_app(register: KafkaRegister, token: str, *, retention_days: Optional[in
         )
     app = web.Application(middlewares=[_errors, _bearer_auth(token.strip())])
     app[REGISTER] = register
-    app.on_response_prepare.append(_no_store)
+    # aiosignal 1.4's Signal type does not fit aiohttp 3.9's annotation of on_response_prepare.
+    app.on_response_prepare.append(cast(Any, _no_store))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/kafka/suggestions", list_suggestions)
     app.router.add_get("/api/kafka/suggestions/{reference}", get_suggestion)

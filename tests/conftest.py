@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -60,6 +61,21 @@ def db_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
         with admin.begin() as connection:
             connection.execute(text(f'drop schema "{schema}" cascade'))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def wiring() -> Iterator[Callable[..., None]]:
+    """The one override of the shared services (``bot/wiring.py``): each test starts with none built.
+
+    ``wiring(REDIS_URL=url)`` builds the services of this test from those variables instead of the
+    process environment (``REDIS_URL=""`` means no Redis); everything is forgotten after the test.
+    """
+    from bot import wiring as services
+
+    with ExitStack() as overrides:
+        services.reset()
+        yield lambda **values: overrides.enter_context(services.override(values))
+    services.reset()
 
 
 @pytest.fixture

@@ -254,10 +254,8 @@ def test_set_webhook_command_registers_url_secret_and_updates(api, monkeypatch, 
     assert "webhooks/telegram/webhook" in capsys.readouterr().out
 
 
-def test_outbound_send_from_another_event_loop(api, monkeypatch):
-    for name, value in api.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("REDIS_URL", raising=False)
+def test_outbound_send_from_another_event_loop(api, wiring):
+    wiring(**api.env(), REDIS_URL="")
 
     asyncio.run(outbound.send(CONVERSATION, {"text": "Uw afspraak is bevestigd.", "buttons": BUTTONS[:1]}))
     asyncio.run(outbound.send(CONVERSATION, {"image": "https://stad.gent/img/reispas.png"}))
@@ -269,10 +267,8 @@ def test_outbound_send_from_another_event_loop(api, monkeypatch):
     assert photo.params["photo"] == "https://stad.gent/img/reispas.png"
 
 
-def test_calendar_file_is_sent_as_a_document(api, monkeypatch):
-    for name, value in api.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("REDIS_URL", raising=False)
+def test_calendar_file_is_sent_as_a_document(api, wiring):
+    wiring(**api.env(), REDIS_URL="")
     ics = {"type": "ics", "filename": "afspraak-GNT-7K3Q9.ics", "content": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"}
 
     asyncio.run(outbound.send(CONVERSATION, {"custom": ics}))

@@ -16,7 +16,7 @@ import sys
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 import aiohttp
 import pytest
@@ -153,18 +153,15 @@ async def running_chat(origins: Optional[List[str]] = None) -> AsyncIterator[Cha
 
 
 @pytest.fixture(params=["in-process", "redis"])
-def bus_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def bus_kind(request: pytest.FixtureRequest, wiring: Callable[..., None]) -> str:
     """Runs a push test once with the in-process bus and once with real Redis pub/sub."""
-    if request.param == "redis":
-        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
-    else:
-        monkeypatch.delenv("REDIS_URL", raising=False)
+    wiring(REDIS_URL=request.getfixturevalue("redis_url") if request.param == "redis" else "")
     return request.param
 
 
 @pytest.fixture
-def no_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REDIS_URL", raising=False)
+def no_redis(wiring: Callable[..., None]) -> None:
+    wiring(REDIS_URL="")
 
 
 @asynccontextmanager

@@ -68,7 +68,8 @@ class HandoffConfig(BaseModel):
         if day in self.closed_on:
             return []
         spans = self.hours.get(WEEKDAYS[day.weekday()], [])
-        return [tuple(dtime.fromisoformat(part) for part in span.split("-")) for span in spans]  # type: ignore[misc]
+        bounds = [span.split("-", 1) for span in spans]  # "08:00-18:00", checked by check_weekly_hours
+        return [(dtime.fromisoformat(start), dtime.fromisoformat(end)) for start, end in bounds]
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(CITY_TZ)

@@ -39,7 +39,8 @@ def _secure(raw: Optional[str]) -> bool:
 
 
 def hash_password(argv: List[str]) -> int:
-    from channels.console.auth import USERNAME, hash_password as make_hash
+    from channels.console.auth import USERNAME
+    from channels.console.auth import hash_password as make_hash
 
     name = argv[0].lower() if argv else None
     if name is not None and not USERNAME.match(name):

@@ -18,7 +18,7 @@ import string
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional, Set, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -39,8 +39,7 @@ STATIC = HERE / "static"
 STORE = web.AppKey("store", HandoffStore)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 SETTINGS = web.AppKey("settings", dict)
-SOCKETS = web.AppKey("sockets", set)
-SEND = web.AppKey("send", object)
+SOCKETS: "web.AppKey[Set[web.WebSocketResponse]]" = web.AppKey("sockets")
 
 #: Paths anyone may read: the login form, its stylesheet and icon.
 PUBLIC_PATHS = frozenset({"/login", "/static/console.css", "/static/favicon.svg"})
@@ -55,6 +54,7 @@ CLOSED = ("De medewerker van Gentinfo heeft het gesprek afgesloten. Bedankt! "
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Sender = Callable[[str, Dict[str, Any]], Awaitable[None]]
+SEND: "web.AppKey[Sender]" = web.AppKey("send")
 
 
 def _page(name: str, **values: str) -> str:
@@ -251,7 +251,7 @@ async def get_transcript(request: web.Request) -> web.Response:
 async def _send(request: web.Request, conversation: str, text: str) -> Optional[str]:
     """Send to the citizen; the error text when it could not be sent."""
     try:
-        await request.app[SEND](conversation, {"text": text})  # type: ignore[operator]
+        await request.app[SEND](conversation, {"text": text})
     except outbound.UnknownChannel as error:
         return str(error)
     except Exception as error:  # any channel failure is reported to the agent
@@ -339,13 +339,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 def _relay(app: web.Application) -> AsyncIterator[None]:
     """Forward every handoff event from Redis (any process) to this process's WebSockets."""
 
+    sockets: Set[web.WebSocketResponse] = app[SOCKETS]
+
     async def relay() -> None:
         delay = 0.5
         while True:
             try:
                 async for event in app[STORE].events():
                     delay = 0.5
-                    for socket in list(app[SOCKETS]):
+                    for socket in list(sockets):
                         if not socket.closed:
                             with contextlib.suppress(ConnectionError, RuntimeError):
                                 await socket.send_json(event)
@@ -363,7 +365,7 @@ def _relay(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        for socket in list(app[SOCKETS]):
+        for socket in list(sockets):
             await socket.close(code=1001, message=b"server shutdown")
         await app[STORE].close()
 
@@ -382,7 +384,8 @@ def make_app(store: HandoffStore, users: Dict[str, str], *, secure_cookie: bool 
     app[SETTINGS] = {"secure": secure_cookie, "cookies": _cookie_names(secure_cookie)}
     app[SOCKETS] = set()
     app[SEND] = send
-    app.on_response_prepare.append(_headers)
+    # aiosignal 1.4's Signal type does not fit aiohttp 3.9's annotation of on_response_prepare.
+    app.on_response_prepare.append(cast(Any, _headers))
     app.cleanup_ctx.append(_relay)
     router = app.router
     router.add_get("/login", login_form)

@@ -82,7 +82,8 @@ class Accounts:
             except (VerificationError, InvalidHashError):
                 return False
 
-        if password and await asyncio.to_thread(check):
+        verified = await asyncio.to_thread(check) if password else False
+        if verified:
             await redis.delete(failures_key)
             return name, False
         async with redis.pipeline(transaction=True) as pipe:
