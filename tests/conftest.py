@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
@@ -31,7 +31,7 @@ def _postgres_available() -> bool:
             connection.execute(text("select 1"))
         engine.dispose()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "no server here"
+    except Exception:
         return False
 
 

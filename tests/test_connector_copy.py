@@ -22,7 +22,7 @@ def dutch_literals(source: str) -> List[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if isinstance(getattr(node, "parent", None), ast.Expr):
                 continue
-            if len(set(m.group(0).lower() for m in DUTCH.finditer(node.value))) >= 2:
+            if len({m.group(0).lower() for m in DUTCH.finditer(node.value)}) >= 2:
                 found.append(node.value)
     return found
 

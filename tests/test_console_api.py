@@ -21,7 +21,8 @@ import requests
 from argon2 import PasswordHasher
 
 from bot.core.handoff import HandoffStore
-from channels.console.app import BACK_WITH_ASSISTANT, CLAIMED, CLOSED, PUBLIC_PATHS, make_app
+from bot.core.texts import say
+from channels.console.app import PUBLIC_PATHS, make_app
 from connectors import outbound
 from tests.fakes.background import BackgroundServer
 from tests.fakes.telegram_api import FakeTelegram, parse_html
@@ -161,14 +162,14 @@ class LiveFeed:
 
     async def _read(self) -> None:
         headers = {"Cookie": self._agent.cookie_header, "Origin": self._origin}
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self._agent.url.replace("http", "ws") + "/api/ws", headers=headers) as ws:
-                async for message in ws:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    with self._changed:
-                        self.events.append(json.loads(message.data))
-                        self._changed.notify_all()
+        url = self._agent.url.replace("http", "ws") + "/api/ws"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=headers) as ws:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                with self._changed:
+                    self.events.append(json.loads(message.data))
+                    self._changed.notify_all()
                     self._opened.set()
 
     def start(self) -> "LiveFeed":
@@ -250,7 +251,7 @@ def test_every_route_needs_a_login(console: Console) -> None:
     assert anonymous.get(console.url + "/api/onbekend", allow_redirects=False).status_code == 401
     assert anonymous.get(console.url + "/admin", allow_redirects=False).status_code == 302
     # the public assets are the login form, its stylesheet and icon, nothing else
-    assert PUBLIC_PATHS == {"/login", "/static/console.css", "/static/favicon.svg"}
+    assert {"/login", "/static/console.css", "/static/favicon.svg"} == PUBLIC_PATHS
     assert anonymous.get(console.url + "/static/console.css").status_code == 200
 
 
@@ -379,7 +380,7 @@ def test_queue_claim_reply_note_transcript_and_handback(console: Console, redis_
         assert claimed.status_code == 200 and claimed.json()["handoff"]["agent"] == "an"
         assert feed.wait_for(lambda e: e["type"] == "claimed" and e["id"] == first)["agent"] == "an"
         fake_telegram.wait_for(1)
-        assert _texts(fake_telegram) == [CLAIMED]
+        assert _texts(fake_telegram) == [say("channels.agent_claimed")]
 
         taken = bert.act(first, "claim")
         assert taken.status_code == 409 and taken.json()["holder"] == "an"
@@ -415,7 +416,7 @@ def test_queue_claim_reply_note_transcript_and_handback(console: Console, redis_
         back = an.act(first, "handback")
         assert back.status_code == 200 and back.json()["handoff"]["outcome"] == "handback"
         fake_telegram.wait_for(3)
-        assert _texts(fake_telegram)[-1] == BACK_WITH_ASSISTANT
+        assert _texts(fake_telegram)[-1] == say("channels.agent_handed_back")
         assert feed.wait_for(lambda e: e["type"] == "closed" and e["id"] == first)["outcome"] == "handback"
         assert citizen_says(redis_url, "telegram:701", "hallo") == "pass"
         assert [item["id"] for item in an.queue()["waiting"]] == [second]
@@ -423,7 +424,7 @@ def test_queue_claim_reply_note_transcript_and_handback(console: Console, redis_
         closed = bert.act(second, "close")  # nobody held it: any agent may close it
         assert closed.status_code == 200
         fake_telegram.wait_for(4)
-        assert _texts(fake_telegram)[-1] == CLOSED
+        assert _texts(fake_telegram)[-1] == say("channels.agent_closed")
         assert an.queue()["waiting"] == [] and an.queue()["held"] == []
         assert an.act(second, "claim").status_code == 409
     finally:

@@ -13,7 +13,7 @@ from typing import Iterator, List
 import pytest
 
 from bot.core.handoff import HandoffStore
-from channels.console.app import BACK_WITH_ASSISTANT, CLAIMED
+from bot.core.texts import say
 from tests.fakes.telegram_api import FakeTelegram, parse_html
 from tests.fakes.twilio_api import FakeTwilio
 from tests.test_console_api import PASSWORDS, USERS, Console, citizen_says, enqueue  # noqa: F401
@@ -112,7 +112,7 @@ def test_login_claim_reply_live_message_and_hand_back(browser, secure_console: C
         reply = page.get_by_label("Antwoord aan de burger")
         expect(reply).to_be_focused()
         fake_telegram.wait_for(1)
-        assert _texts(fake_telegram, "424242") == [CLAIMED]
+        assert _texts(fake_telegram, "424242") == [say("channels.agent_claimed")]
         expect(page.locator("#wachtrij button")).to_have_count(1)
         expect(page.locator("#behandeling button")).to_contain_text("bij an")
 
@@ -137,7 +137,7 @@ def test_login_claim_reply_live_message_and_hand_back(browser, secure_console: C
         page.get_by_role("button", name="Terug naar de assistent").click()
         expect(page.locator("#melding")).to_have_text("Dit gesprek is terug bij de digitale assistent.")
         fake_telegram.wait_for(3)
-        assert _texts(fake_telegram, "424242")[-1] == BACK_WITH_ASSISTANT
+        assert _texts(fake_telegram, "424242")[-1] == say("channels.agent_handed_back")
         expect(page.locator("#behandeling button")).to_have_count(0)
         assert citizen_says(redis_url, "telegram:424242", "hallo") == "pass"
         page.screenshot(path=str(ARTIFACTS / "console-handback.png"), full_page=True)

@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 import redis
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rasa.core.channels.channel import register
 from rasa.core.channels.rest import RestInput
 

@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 import requests
 
-from channels.console.app import BACK_WITH_ASSISTANT, CLAIMED
 from bot.core.texts import say
 from tests.fakes.telegram_api import FakeTelegram, parse_html
 from tests.fakes.twilio_api import FakeTwilio
@@ -78,7 +77,7 @@ def test_whatsapp_escalation_agent_reply_silence_and_handback(rasa, console: Con
         before = len(_bodies(fake_twilio, sender))
         assert an.act(item["id"], "claim").status_code == 200
         _wait_until(lambda: len(_bodies(fake_twilio, sender)) > before, 5, "claim notice")
-        assert _bodies(fake_twilio, sender)[-1] == CLAIMED
+        assert _bodies(fake_twilio, sender)[-1] == say("channels.agent_claimed")
 
         started = time.monotonic()
         assert an.act(item["id"], "reply", "Dag, ik ben An van Gentinfo. Wat is er met uw reispas?").status_code == 200
@@ -97,7 +96,7 @@ def test_whatsapp_escalation_agent_reply_silence_and_handback(rasa, console: Con
                               ("citizen", "Hij is gestolen, wat moet ik doen?")]
 
         assert an.act(item["id"], "handback").status_code == 200
-        _wait_until(lambda: _bodies(fake_twilio, sender)[-1] == BACK_WITH_ASSISTANT, 5, "hand-back notice")
+        _wait_until(lambda: _bodies(fake_twilio, sender)[-1] == say("channels.agent_handed_back"), 5, "hand-back notice")
         count = len(_bodies(fake_twilio, sender))
         fake_twilio.deliver(rasa.url, fake_twilio.incoming("hallo", sender=sender))
         greeting = _wait_until(lambda: _bodies(fake_twilio, sender)[count:], what="the assistant's answer")[0]
@@ -255,7 +254,7 @@ def test_web_chat_escalation_reply_by_push_and_handback(rasa, console: Console) 
         assert (item["channel"], item["channel_name"], item["reason"]) == ("web", "webchat", "explicit")
 
         assert an.act(item["id"], "claim").status_code == 200
-        stream.wait_for(CLAIMED)
+        stream.wait_for(say("channels.agent_claimed"))
         started = time.monotonic()
         assert an.act(item["id"], "reply", "Dag! Waarmee kan ik u helpen?").status_code == 200
         stream.wait_for("Dag! Waarmee kan ik u helpen?", timeout=5)
@@ -267,7 +266,7 @@ def test_web_chat_escalation_reply_by_push_and_handback(rasa, console: Console) 
         assert event["entry"]["text"] == "Mag mijn buurvrouw mijn pakket ophalen?"
 
         assert an.act(item["id"], "handback").status_code == 200
-        stream.wait_for(BACK_WITH_ASSISTANT)
+        stream.wait_for(say("channels.agent_handed_back"))
         assert "digitale assistent" in "\n".join(_webchat(rasa.url, session, "hallo"))
     finally:
         feed.stop()

@@ -12,9 +12,9 @@ from typing import Callable, Iterator, List
 
 import pytest
 
+from bot.core.texts import say
 from connectors import outbound
 from connectors import telegram as telegram_connector
-from bot.core.texts import say
 from connectors.state import ConversationState, MemoryState, RedisState
 from connectors.telegram import GREET, TelegramInput, TelegramSettings
 from tests.fakes.assistant import ChannelServer

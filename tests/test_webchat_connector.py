@@ -258,10 +258,10 @@ async def test_history_of_an_unknown_conversation_is_empty(no_redis: None) -> No
 
 
 async def test_history_waits_for_the_assistant_to_load(no_redis: None) -> None:
-    async with serving(make_app(None)) as url, aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/history", params={"sender": new_session()}) as resp:
-            assert resp.status == 503
-            assert "nog niet klaar" in (await resp.json())["error"]
+    async with serving(make_app(None)) as url, aiohttp.ClientSession() as http, \
+            http.get(f"{url}/history", params={"sender": new_session()}) as resp:
+        assert resp.status == 503
+        assert "nog niet klaar" in (await resp.json())["error"]
 
 
 async def test_a_retried_message_is_answered_once(no_redis: None) -> None:

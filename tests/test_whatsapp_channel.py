@@ -13,11 +13,12 @@ from typing import Callable, Iterator, List
 import pytest
 import redis
 import requests
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from connectors import outbound
 from bot.core.texts import say
+from connectors import outbound
 from connectors.inbox import MAX_INPUT_CHARS
 from connectors.replies import split_text
 from connectors.state import ConversationState, MemoryState, RedisState

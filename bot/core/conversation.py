@@ -55,6 +55,11 @@ class ConversationId:
         return f"{self.channel}:…{self.native[-3:]}"
 
     @property
+    def text_channel(self) -> str:
+        """The channel name of Rasa and of texts.yml variants (``web`` ids come from ``webchat``)."""
+        return "webchat" if self.channel == WEB else self.channel
+
+    @property
     def key(self) -> str:
         """A Redis key part without the phone number in it (a hash of the whole id)."""
         return key(str(self))

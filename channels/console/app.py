@@ -26,8 +26,9 @@ from aiohttp import WSMsgType, web
 
 from bot.core import handoff
 from bot.core.clock import CITY_TZ
-from bot.core.conversation import mask
+from bot.core.conversation import mask, try_parse
 from bot.core.handoff import HandoffError, HandoffStore
+from bot.core.texts import say
 from channels.console.auth import Accounts, Session, same
 from connectors import outbound
 
@@ -46,11 +47,10 @@ PUBLIC_PATHS = frozenset({"/login", "/static/console.css", "/static/favicon.svg"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOGIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
-#: What the citizen reads when an agent acts.
-CLAIMED = "U praat nu met een medewerker van Gentinfo."
-BACK_WITH_ASSISTANT = "U praat weer met de digitale assistent. Hebt u nog een vraag? Typ ze gerust."
-CLOSED = ("De medewerker van Gentinfo heeft het gesprek afgesloten. Bedankt! "
-          "Hebt u nog een vraag? Dan helpt de digitale assistent u verder.")
+#: What the citizen reads when an agent acts (texts.yml keys; the citizen's channel picks the variant).
+CLAIMED = "channels.agent_claimed"
+BACK_WITH_ASSISTANT = "channels.agent_handed_back"
+CLOSED = "channels.agent_closed"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Sender = Callable[[str, Dict[str, Any]], Awaitable[None]]
@@ -263,7 +263,7 @@ async def _send(request: web.Request, conversation: str, text: str) -> Optional[
 async def claim(request: web.Request) -> web.Response:
     store = request.app[STORE]
     entry = await store.claim(_id(request), request["session"].user)
-    problem = await _send(request, entry.conversation, CLAIMED)
+    problem = await _send(request, entry.conversation, _citizen_text(CLAIMED, entry.conversation))
     if problem:
         await store.system_note(entry.id, f"Melding aan de burger niet verstuurd: {problem}")
     return web.json_response({"handoff": await _item(store, entry)})
@@ -291,11 +291,16 @@ async def note(request: web.Request) -> web.Response:
     return web.json_response({"entry": entry})
 
 
+def _citizen_text(key: str, conversation: str) -> str:
+    parsed = try_parse(conversation)
+    return say(key, parsed.text_channel if parsed else None)
+
+
 def _finish(outcome: str, citizen_text: str) -> Handler:
     async def finish(request: web.Request) -> web.Response:
         store = request.app[STORE]
         entry = await store.finish(_id(request), request["session"].user, outcome)
-        problem = await _send(request, entry.conversation, citizen_text)
+        problem = await _send(request, entry.conversation, _citizen_text(citizen_text, entry.conversation))
         if problem:
             logger.warning("console: %s notice not sent: %s", outcome, problem)
         return web.json_response({"handoff": entry.as_dict(), "delivered": problem is None})
