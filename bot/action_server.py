@@ -37,6 +37,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import logsafe, metrics
+from bot.core.shared import Shared
 
 logger = logging.getLogger("bot.action_server")
 
@@ -56,8 +57,9 @@ def _canonical(event: Dict[str, Any]) -> Dict[str, Any]:
     canonical = {key: value for key, value in event.items() if key not in _VOLATILE}
     parse = event.get("parse_data")
     if event.get("event") == "user" and isinstance(parse, dict):
-        intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
-        entities = parse.get("entities") if isinstance(parse.get("entities"), list) else []
+        intent, entities = parse.get("intent"), parse.get("entities")
+        intent = intent if isinstance(intent, dict) else {}
+        entities = entities if isinstance(entities, list) else []
         canonical["parse_data"] = {
             "intent": intent.get("name"),
             "entities": [[e.get("entity"), e.get("value")] for e in entities if isinstance(e, dict)],
@@ -122,14 +124,8 @@ class ReplayStore:
             logger.warning("replay store unavailable (%s): this answer cannot be replayed", type(error).__name__)
 
 
-_replays: Optional[ReplayStore] = None
-
-
-def replays() -> ReplayStore:
-    global _replays
-    if _replays is None:
-        _replays = ReplayStore(os.environ.get("REDIS_URL") or None)
-    return _replays
+#: Answers of replayed actions: Redis when ``REDIS_URL`` is set, else memory (``bot/wiring.py``).
+replays: Shared[ReplayStore] = Shared(ReplayStore, "REDIS_URL")
 
 
 def _action_call(request: Request) -> Optional[dict]:
@@ -179,7 +175,7 @@ async def _after(request: Request, answer: HTTPResponse) -> None:
         outcome = "replayed"
     key = getattr(request.ctx, _REPLAY, None)
     if key is not None and status == 200:
-        await replays().put(key, answer.body)
+        await replays().put(key, answer.body or b"")
     metrics.ACTIONS.labels(action=name, outcome=outcome).inc()
     metrics.ACTION_SECONDS.labels(action=name).observe(seconds)
     # The sender id may be a phone number (whatsapp:+32…): the log masking hides it.

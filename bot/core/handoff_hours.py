@@ -5,10 +5,8 @@ Dutch phrases for those hours (``maandag tot vrijdag van 8 tot 18 uur``, ``morge
 """
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -17,6 +15,7 @@ from pydantic import BaseModel, validator
 
 from bot.core.catalogue import WEEKDAYS, check_weekly_hours, get_catalogue
 from bot.core.clock import CITY_TZ
+from bot.core.shared import Shared, env
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "data" / "content" / "handoff.yml"
 CONFIG_ENV = "GENTINFO_HANDOFF_CONFIG"
@@ -122,17 +121,14 @@ def when_text(moment: datetime, now: datetime) -> str:
 
 
 def load_config(path: Optional[Path] = None) -> HandoffConfig:
-    path = path or Path(os.environ.get(CONFIG_ENV) or CONFIG_PATH)
+    path = path or Path(env(CONFIG_ENV) or CONFIG_PATH)
     with path.open(encoding="utf-8") as handle:
         return HandoffConfig.parse_obj(yaml.safe_load(handle) or {})
 
 
-@lru_cache(maxsize=4)
-def _cached_config(path: str) -> HandoffConfig:
-    return load_config(Path(path))
+def _load(path: Optional[str]) -> HandoffConfig:
+    return load_config(Path(path or CONFIG_PATH))
 
 
-def get_config() -> HandoffConfig:
-    """The configuration, read once per process and path."""
-    return _cached_config(os.environ.get(CONFIG_ENV) or str(CONFIG_PATH))
-
+#: The configuration, read once per process and path (``GENTINFO_HANDOFF_CONFIG``, else the default).
+get_config: Shared[HandoffConfig] = Shared(_load, CONFIG_ENV)
