@@ -8,7 +8,6 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions import handoff as action_module
 from bot.actions.fallback import ActionDefaultFallback
 from bot.actions.handoff import ActionHumanHandoff, conversation_context, handoff_reason, topic_followup
 from bot.core import handoff
