@@ -162,7 +162,7 @@ class Stack:
             cwd=ROOT, env=env, stdout=(logs / "actions.log").open("w"), stderr=subprocess.STDOUT)
         self.processes.append(Process("action server", actions))
         rasa = subprocess.Popen(
-            [sys.executable, "-m", "rasa", "run", "--model", str(self.model), "--port", str(rasa_port),
+            [sys.executable, "-m", "bot.server", "run", "--model", str(self.model), "--port", str(rasa_port),
              "--interface", "127.0.0.1", "--credentials", "credentials.yml", "--endpoints",
              "endpoints.production.yml"],
             cwd=ROOT, env=env, stdout=(logs / "rasa.log").open("w"), stderr=subprocess.STDOUT)

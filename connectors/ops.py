@@ -12,22 +12,16 @@ A Rasa input channel (``credentials.yml``: ``connectors.ops.OpsInput:``) that no
   ``RestInput`` would answer with a 500 (a JSON list, a non-text message). The business counters of the actions are on the action server's
   ``/metrics`` (``bot/action_server.py``): Prometheus scrapes both.
 
-Loading this channel also installs, once per process (``install_safeguards``):
-
-- masking of phone numbers and e-mail addresses in INFO+ logs (``bot/logsafe.py``);
-- a polite Dutch answer when the action server cannot be reached or fails: Rasa 3.6 itself logs the
-  error and says nothing, so the citizen would wait for an answer that never comes;
-- a polite Dutch answer when the conversation store (Redis) fails, instead of an HTTP 500 or silence.
-
-The Redis tracker and lock stores of the production profile (retries, atomic locks that hold
-across replicas and cannot hang) are subclasses configured in ``endpoints.production.yml``:
-``bot/stores.py``.
+This channel changes nothing in Rasa. The polite answers when the action server or Redis fails,
+and the other fixes of Rasa 3.6's own classes, are in ``bot/rasa_fixes.py``, installed by the entry
+point that starts Rasa (``python -m bot.server run …``); when Rasa was started without them
+(``python -m rasa run``), this channel says so in the log. It also installs the masking of phone
+numbers and e-mail addresses in INFO+ logs (``bot/logsafe.py``; idempotent, the entry point does too),
+so that masking never depends on how the process was started.
 """
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import json
 import logging
 import os
@@ -35,172 +29,17 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 import aiohttp
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import logsafe, metrics
+from bot import logsafe, metrics, rasa_fixes
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/webhooks/"
 CHECK_TIMEOUT_SECONDS = 2.0
-#: Also said by the web chat when it fails (connectors/webchat.py); Gentinfo's line is on every page.
-GENTINFO_PHONE = "09 210 10 10"
-SORRY_ACTION_SERVER = (
-    "Sorry, ik kan uw vraag nu even niet beantwoorden door een technisch probleem. "
-    "Probeer het over een paar minuten opnieuw, of bel Gentinfo op {phone}."
-)
-SORRY_STORE = (
-    "Sorry, er ging even iets mis aan onze kant. Stuur uw bericht over een ogenblik gerust opnieuw, "
-    "of bel Gentinfo op {phone}."
-)
-#: Metadata on the polite answers, so that tests and analytics can tell them apart.
-ERROR_METADATA_KEY = "gentinfo_error"
-
-
-def _phone() -> str:
-    try:
-        from bot.core.catalogue import get_catalogue
-
-        return get_catalogue().contact.phone or GENTINFO_PHONE
-    except Exception:  # noqa: BLE001 - the apology must not depend on the catalogue
-        return GENTINFO_PHONE
-
-
-# ------------------------------------------------------------------------------------------------
-# Safeguards: class-level replacements of a few Rasa 3.6 methods, installed once per process
-# ------------------------------------------------------------------------------------------------
-_installed = False
-
-
-def install_safeguards() -> None:
-    """Install log masking and polite error answers (once). Redis store fixes: ``bot/stores.py``."""
-    global _installed
-    logsafe.install()
-    if _installed:
-        return
-    _installed = True
-    _guard_remote_actions()
-    _guard_agent()
-
-
-#: The action the processor is running right now (one per message task). A remote action called
-#: inside another one (a form's ``validate_<form>``, a custom slot mapping) must fail as usual, so
-#: that its form does not go on with unvalidated values; the outer action then answers politely.
-_TOP_ACTION: "contextvars.ContextVar[Optional[str]]" = contextvars.ContextVar("gentinfo_top_action", default=None)
-
-
-def _polite_action_failure(action_name: str, error: BaseException) -> List[Any]:
-    from rasa.shared.core.events import BotUttered
-
-    metrics.ERROR_ANSWERS.labels(cause="action_server").inc()
-    logger.error("ops.action_server.failed: %s: %s; the citizen gets a polite answer",
-                 action_name, type(error).__name__)
-    return [BotUttered(SORRY_ACTION_SERVER.format(phone=_phone()), metadata={ERROR_METADATA_KEY: "action_server"})]
-
-
-def _guard_remote_actions() -> None:
-    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
-    from rasa.core.actions.loops import LoopAction
-    from rasa.core.processor import MessageProcessor
-
-    original_run_action = MessageProcessor._run_action
-    if getattr(original_run_action, "_gentinfo", False):
-        return
-
-    @functools.wraps(original_run_action)
-    async def _run_action(self: MessageProcessor, action: Any, *args: Any, **kwargs: Any) -> bool:
-        token = _TOP_ACTION.set(action.name())
-        try:
-            return await original_run_action(self, action, *args, **kwargs)
-        finally:
-            _TOP_ACTION.reset(token)
-
-    original_remote = RemoteAction.run
-
-    @functools.wraps(original_remote)
-    async def remote_run(self: RemoteAction, *args: Any, **kwargs: Any) -> List[Any]:
-        try:
-            events = await original_remote(self, *args, **kwargs)
-        except ActionExecutionRejection:
-            metrics.ACTION_CALLS.labels(action=self.name(), outcome="rejected").inc()
-            raise  # e.g. a form's validation refusing the value: Rasa handles it
-        except Exception as error:  # noqa: BLE001 - unreachable, timeout, 4xx/5xx of the action server
-            metrics.ACTION_CALLS.labels(action=self.name(), outcome="failed").inc()
-            if _TOP_ACTION.get() != self.name():
-                raise
-            return _polite_action_failure(self.name(), error)
-        metrics.ACTION_CALLS.labels(action=self.name(), outcome="ok").inc()
-        return events
-
-    original_loop = LoopAction.run
-
-    @functools.wraps(original_loop)
-    async def loop_run(self: LoopAction, *args: Any, **kwargs: Any) -> List[Any]:
-        try:
-            return await original_loop(self, *args, **kwargs)
-        except ActionExecutionRejection:
-            raise
-        except Exception as error:  # noqa: BLE001 - the form's events are dropped: it asks again next turn
-            if _TOP_ACTION.get() != self.name():
-                raise
-            return _polite_action_failure(self.name(), error)
-
-    for function in (_run_action, remote_run, loop_run):
-        function._gentinfo = True  # type: ignore[attr-defined]
-    MessageProcessor._run_action = _run_action  # type: ignore[method-assign]
-    RemoteAction.run = remote_run  # type: ignore[method-assign]
-    LoopAction.run = loop_run  # type: ignore[method-assign]
-
-
-def _guard_agent() -> None:
-    from rasa.core.agent import Agent
-
-    original = Agent.handle_message
-    if getattr(original, "_gentinfo", False):
-        return
-
-    @functools.wraps(original)
-    async def handle_message(self: Agent, message: UserMessage) -> Optional[List[Dict[Text, Any]]]:
-        try:
-            return await original(self, message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - lock or tracker store down, a bug: never silence
-            metrics.ERROR_ANSWERS.labels(cause="conversation_store").inc()
-            logger.error("ops.message.failed: %s: %s; the citizen gets a polite answer",
-                         type(error).__name__, error)
-            await _apologise(message)
-            return None
-
-    handle_message._gentinfo = True  # type: ignore[attr-defined]
-    Agent.handle_message = handle_message  # type: ignore[assignment]
-
-
-async def _apologise(message: UserMessage) -> None:
-    channel = message.output_channel
-    if channel is None:
-        return
-    if isinstance(channel, CollectingOutputChannel) and channel.messages:
-        return  # the answer was given; only storing the turn failed
-    try:
-        await channel.send_response(
-            message.sender_id,
-            {"text": SORRY_STORE.format(phone=_phone()), "custom": None,
-             "metadata": {ERROR_METADATA_KEY: "conversation_store"}},
-        )
-    except Exception as error:  # noqa: BLE001
-        logger.error("ops.apology.failed: %s", type(error).__name__)
-
-
-
-
-
-
-
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,7 +73,7 @@ async def _observe(request: Request, response_: HTTPResponse) -> None:
                 metrics.MESSAGE_SECONDS.labels(channel=channel).observe(time.perf_counter() - started)
         elif channel != "ops":
             metrics.HTTP_REQUESTS.labels(area=channel, status=status).inc()
-    except Exception as error:  # noqa: BLE001 - metrics never break a response
+    except Exception as error:
         logger.debug("ops.metrics.failed: %s", error)
 
 
@@ -314,7 +153,7 @@ class Readiness:
             names.append("database")
             checks.append(self._guarded(self._database_ping()))
         results = await asyncio.gather(*checks)
-        report = {name: problem or "ok" for name, problem in zip(names, results)}
+        report = {name: problem or "ok" for name, problem in zip(names, results, strict=True)}
         return all(problem is None for problem in results), report
 
     @staticmethod
@@ -323,7 +162,7 @@ class Readiness:
             return await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:
             return f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
-        except Exception as error:  # noqa: BLE001 - the reason is the answer
+        except Exception as error:
             return f"{type(error).__name__}: {str(error)[:200]}"
 
     @staticmethod
@@ -353,10 +192,9 @@ class Readiness:
             return "no action endpoint configured"
         try:
             timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT_SECONDS)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(url) as answer:
-                    if answer.status != 200:
-                        return f"{url} answered {answer.status}"
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as answer:
+                if answer.status != 200:
+                    return f"{url} answered {answer.status}"
         except asyncio.TimeoutError:
             return f"{url}: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
         except aiohttp.ClientError as error:
@@ -413,7 +251,10 @@ class OpsInput(InputChannel):
 
     def __init__(self, readiness: Optional[Readiness] = None, safeguards: bool = True) -> None:
         if safeguards:  # tests of the endpoints alone leave the process as it is
-            install_safeguards()
+            logsafe.install()
+            if not rasa_fixes.installed():
+                logger.warning("ops.rasa_fixes.missing: Rasa was started without bot/rasa_fixes.py; "
+                               "start it with `python -m bot.server run …` for the polite error answers")
         self.readiness = readiness or Readiness()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

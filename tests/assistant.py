@@ -105,7 +105,7 @@ def start_assistant(model: Path, extra_env: Optional[Mapping[str, str]] = None) 
     assistant.processes.append(
         subprocess.Popen(
             [
-                sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(rasa_port),
+                sys.executable, "-m", "bot.server", "run", "--model", str(model), "--port", str(rasa_port),
                 "--interface", "127.0.0.1", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
             ],
             cwd=ROOT, env=env, stdout=rasa_log, stderr=subprocess.STDOUT,

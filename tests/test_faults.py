@@ -35,7 +35,7 @@ from sqlalchemy import text
 
 from bot import profile
 from bot.core import db
-from connectors.ops import SORRY_ACTION_SERVER, SORRY_STORE
+from bot.rasa_fixes import SORRY_ACTION_SERVER, SORRY_STORE
 from tests.assistant import ARTIFACTS, ROOT, button, free_port, text_of, wait_for
 from tests.conftest import POSTGRES_URL
 from tests.fakes.background import BackgroundServer
@@ -223,7 +223,7 @@ class Cluster:
 def _rasa(name: str, model: Path) -> Server:
     port = free_port()
     return Server(name, port, [
-        sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1",
+        sys.executable, "-m", "bot.server", "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1",
         "--credentials", "credentials.yml", "--endpoints", "endpoints.production.yml",
     ], "/webhooks/ops/health")
 

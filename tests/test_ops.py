@@ -71,7 +71,10 @@ import rasa.utils.io
 import rasa.utils.log_utils
 import structlog
 
-# What `rasa run` does: its console logging, its structlog set-up, then the channels of credentials.yml.
+# What `python -m bot.server run` does: the Rasa fixes (with log masking), then Rasa's console
+# logging, its structlog set-up, then the channels of credentials.yml.
+from bot import rasa_fixes
+rasa_fixes.install()
 rasa.utils.io.configure_colored_logging("INFO")
 rasa.utils.log_utils.configure_structlog(logging.INFO)
 from connectors.ops import OpsInput
@@ -90,7 +93,7 @@ logging.getLogger("rasa.core.processor").debug("DEBUG keeps %s", text)
 
 
 def test_info_log_lines_of_a_request_with_phone_and_email_contain_neither() -> None:
-    """In a process set up like `rasa run` (Rasa's own logging + structlog + the ops channel)."""
+    """In a process set up like `python -m bot.server run` (fixes, Rasa's logging + structlog, ops channel)."""
     run = subprocess.run([sys.executable, "-c", LOGGING_SCRIPT], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=True)
     lines = (run.stdout + run.stderr).splitlines()
