@@ -134,7 +134,7 @@ class Stack:
             admin.dispose()
             self.schema, self.database = schema, "PostgreSQL"
             return {"GENTINFO_DATABASE_URL": POSTGRES_URL, "GENTINFO_DB_SCHEMA": schema}
-        except Exception:  # noqa: BLE001 - no PostgreSQL here: SQLite in the work directory
+        except Exception:
             return {"GENTINFO_DATABASE_URL": f"sqlite:///{self.workdir / 'bench.db'}"}
 
     def start(self) -> str:
