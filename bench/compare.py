@@ -328,9 +328,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the project's processes (repeatable)")
     parser.add_argument("--fixes", help="only these bot.rasa_fixes (comma-separated; '' for none); default all")
-    parser.add_argument("--before-fixes", help="also measure a 'before' project with only these fixes")
-    parser.add_argument("--before-model", type=Path, help="… with this model")
-    parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE", help="… with this env")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:MODEL:FIXES",
+                        help="also measure the project with another model (empty: the same) and/or only these "
+                             "fixes (comma-separated, 'none' or 'all'), e.g. before:models/old.tar.gz:none")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if any(level < 1 or level > 200 for level in args.levels) or not 5 <= args.seconds <= 900:
@@ -351,12 +351,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             model = args.model or ensure_model()
             report["model"] = model.name
             report["fixes"] = "all" if args.fixes is None else args.fixes
-            if args.before_fixes is not None or args.before_model or args.before_env:
-                before = Project(workdir, args.before_model or model, _env(args.before_env), args.before_fixes)
-                before.name = "before"
-                targets.append(before)
-                report["before"] = {"model": (args.before_model or model).name, "env": args.before_env,
-                                    "fixes": "all" if args.before_fixes is None else args.before_fixes}
+            for spec in args.variant:  # measured in the same run, before "project"
+                name, variant_model, fixes = (spec.split(":") + ["", ""])[:3]
+                variant = Project(workdir, Path(variant_model) if variant_model else model, _env(args.env),
+                                  None if fixes in ("", "all") else fixes.replace("none", ""))
+                variant.name = name
+                targets.append(variant)
             targets.append(Project(workdir, model, _env(args.env), args.fixes))
         report["results"] = measure(targets, args.levels, args.seconds, args.profile)
     finally:
@@ -373,9 +373,10 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{row['rss_mb']} ({row['peak_rss_mb']}) |")
     by = {(row["target"], row["concurrency"]): row for row in rows}
     for level in args.levels:
-        for base, other in (("stock", "project"), ("stock", "before"), ("before", "project")):
-            a, b = by.get((base, level)), by.get((other, level))
-            if a and b:
+        for row in [r for r in rows if r["concurrency"] == level and r["target"] != "stock"]:
+            base, other = "stock", row["target"]
+            a, b = by.get((base, level)), row
+            if a:
                 print(f"c={level}: {other}/{base} msg/s {ratio(b['messages_per_s'], a['messages_per_s'])}, "
                       f"p50 {ratio(b['p50_ms'], a['p50_ms'])}, p95 {ratio(b['p95_ms'], a['p95_ms'])}")
     for row in rows:
