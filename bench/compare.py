@@ -328,9 +328,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the project's processes (repeatable)")
     parser.add_argument("--fixes", help="only these bot.rasa_fixes (comma-separated; '' for none); default all")
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME:MODEL:FIXES",
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:MODEL:FIXES[:ENV]",
                         help="also measure the project with another model (empty: the same) and/or only these "
-                             "fixes (comma-separated, 'none' or 'all'), e.g. before:models/old.tar.gz:none")
+                             "fixes (comma-separated, 'none' or 'all') and/or extra environment (A=1;B=2), "
+                             "e.g. before:models/old.tar.gz:none")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if any(level < 1 or level > 200 for level in args.levels) or not 5 <= args.seconds <= 900:
@@ -352,8 +353,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             report["model"] = model.name
             report["fixes"] = "all" if args.fixes is None else args.fixes
             for spec in args.variant:  # measured in the same run, before "project"
-                name, variant_model, fixes = (spec.split(":") + ["", ""])[:3]
-                variant = Project(workdir, Path(variant_model) if variant_model else model, _env(args.env),
+                name, variant_model, fixes, env = (spec.split(":", 3) + ["", "", ""])[:4]
+                variant_env = {**_env(args.env), **_env([item for item in env.split(";") if item])}
+                variant = Project(workdir, Path(variant_model) if variant_model else model, variant_env,
                                   None if fixes in ("", "all") else fixes.replace("none", ""))
                 variant.name = name
                 targets.append(variant)
