@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, latest_intent, now, say
 from bot.actions.handoff import topic_followup
+from bot.actions.knowledge import answer_product_question
 from bot.core import answers
 from bot.core.catalogue import Catalogue, Location, Product, get_catalogue
 
@@ -54,6 +55,10 @@ class ActionAnswerProduct(Action):
     ) -> List[Dict[Text, Any]]:
         catalogue = get_catalogue()
         intent = latest_intent(tracker)
+        # knowledge hook: topics, follow-ups on a topic, one office; None keeps the answer below
+        handled = answer_product_question(dispatcher, tracker, ASPECT_BY_INTENT.get(intent, "info"))
+        if handled is not None:
+            return handled
         product = resolve_product(catalogue, tracker)
         if product is None:
             say(dispatcher, answers.which_product(catalogue, intent if intent in ASPECT_BY_INTENT else "ask_product_info"))

@@ -2,9 +2,9 @@
 
 ``action_answer_city`` answers ``ask_city`` and ``nlu_fallback`` messages (and taps on topic
 buttons, ``/ask_city{"topic": ...}``): one answer, buttons to choose, or the usual fallback when
-nothing plausible matches. :func:`answer_product_question` is the hook the product answer action
-(bot/actions/info.py) calls first, so a product question that names no product, or names a
-different subject more clearly ("portefeuille gestolen met mijn id kaart"), or follows a topic
+nothing plausible matches (the same text as ``action_default_fallback``).
+:func:`answer_product_question` is the hook the product answer action (bot/actions/info.py)
+calls first, so a product question that names no product, or names a different subject more clearly ("portefeuille gestolen met mijn id kaart"), or follows a topic
 ("en hoeveel kost dat?"), or asks about one office ("kan dat ook in Oostakker?") gets the right
 answer; everything else keeps the catalogue answer exactly as before.
 
@@ -17,17 +17,17 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, say
+from bot.actions.fallback import ActionDefaultFallback
 from bot.actions.handoff import topic_followup
 from bot.core import knowledge_answers
 from bot.core.catalogue import Catalogue, Location, Product
 from bot.core.knowledge import Entry
 from bot.core.search import MARGIN, Decision, SearchIndex, get_index
 
-FALLBACK_ACTION = "action_default_fallback"
 #: A follow-up question is short; a long message without a known subject is not one.
 FOLLOW_UP_WORDS = 8
 
@@ -103,6 +103,8 @@ def answer_product_question(
 ) -> Optional[List[EventType]]:
     """Hook for the product answer action: the events when this module answered, None to let the
     catalogue answer as before."""
+    if (tracker.latest_message.get("text") or "").startswith("/"):
+        return None  # a button: the catalogue answers exactly as before ("/ask_product_info" = which one?)
     index = get_index()
     catalogue = index.knowledge.catalogue
     text = _text(tracker)
@@ -172,4 +174,5 @@ class ActionAnswerCity(Action):
                     index.knowledge.catalogue, subject.product, location, _channel(tracker)))
                 return _subject_events(subject)
             return _answer_entry(dispatcher, tracker, index, subject, aspect)
-        return [FollowupAction(FALLBACK_ACTION)]
+        # nothing plausible: the usual "say it differently" answer (after two misses: a human)
+        return await ActionDefaultFallback().run(dispatcher, tracker, domain)
