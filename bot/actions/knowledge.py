@@ -4,9 +4,10 @@
 buttons, ``/ask_city{"topic": ...}``): one answer, buttons to choose, or the usual fallback when
 nothing plausible matches (the same text as ``action_default_fallback``).
 :func:`answer_product_question` is the hook the product answer action (bot/actions/info.py)
-calls first, so a product question that names no product, or names a different subject more clearly ("portefeuille gestolen met mijn id kaart"), or follows a topic
-("en hoeveel kost dat?"), or asks about one office ("kan dat ook in Oostakker?") gets the right
-answer; everything else keeps the catalogue answer exactly as before.
+calls first, so a product question that names no product, or names a different subject more
+clearly ("portefeuille gestolen met mijn id kaart"), or follows a topic ("en hoeveel kost dat?"),
+or asks about one office ("kan dat ook in Oostakker?") gets the right answer; everything else
+keeps the catalogue answer exactly as before.
 
 Slots: ``topic`` (the id of the last entry answered, topic or product) and ``product`` (set to the
 product id when that entry is a product, cleared otherwise, so follow-ups go to the latest subject).
