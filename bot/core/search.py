@@ -48,7 +48,7 @@ na naar nee niet nog nu of om ons onze ook op over te tot toch u uw van veel voo
 we wel welke wie wij wil willen zal ze zelf zich zijn zo zou zouden goeiedag dag hallo hoi beste bedankt
 dank merci help helpen vraag vragen weten info informatie iets iemand eigenlijk even gewoon
 kost kosten prijs betaal meebrengen nodig stad gent gentse aanvragen aanvraag doen
-nieuw vernieuwen maken regelen
+nieuw nieuwe vernieuwen maken regelen
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 #: Characters of a word before typo correction is tried (short words are too ambiguous).
@@ -74,8 +74,8 @@ def _lemmas() -> Dict[str, str]:
     return {normalise(k): normalise(v) for k, v in table.items() if k.isalpha()}
 
 
-def words(text: str) -> List[str]:
-    """Content words of a text: normalised, lemmatised, stopwords dropped."""
+def _pairs(text: str) -> List[Tuple[str, str]]:
+    """(word, lemma) for the content words of a text: normalised, stopwords dropped."""
     table = _lemmas()
     out = []
     for word in normalise(text).split():
@@ -83,8 +83,13 @@ def words(text: str) -> List[str]:
             continue
         lemma = table.get(word, word)
         if lemma not in STOPWORDS:
-            out.append(lemma)
+            out.append((word, lemma))
     return out
+
+
+def words(text: str) -> List[str]:
+    """Content words of a text: normalised, lemmatised, stopwords dropped."""
+    return [lemma for _, lemma in _pairs(text)]
 
 
 @dataclass(frozen=True)
@@ -157,23 +162,32 @@ class SearchIndex:
         self._documents = self._words.transform(documents).T.tocsr()
         self._char_analyzer = self._chars.build_analyzer()
         self._doc_vocab = [frozenset(d) for d in documents]
-        self._vocabulary = sorted(self._words.vocabulary_)
-        self._known = frozenset(self._vocabulary)
+        self._known = frozenset(self._words.vocabulary_)
+        # every written form in the index with its lemma: typos are matched against what people
+        # write ("gestoolen" ~ "gestolen" -> "stelen"), not against lemmas
+        forms: Dict[str, str] = {}
+        for entry in self.entries:
+            for word, lemma in _pairs(" ".join([entry.title, *entry.synonyms, entry.text])):
+                forms.setdefault(word, lemma)
+                forms.setdefault(lemma, lemma)
+        self._forms = forms
+        self._form_list = sorted(forms)
 
-    def correct(self, tokens: Sequence[str]) -> List[str]:
-        """Replace words the index does not know by the nearest known word (typos, Flemish spelling)."""
-        fixed = []
-        for token in tokens:
-            if token in self._known or len(token) < MIN_FUZZY_LEN or token.isdigit():
-                fixed.append(token)
+    def tokens(self, text: str) -> List[str]:
+        """The question's lemmas, with unknown words corrected to the nearest written form in the
+        index (typos, Flemish spelling): "identitijtskaart" -> "identiteitskaart"."""
+        out = []
+        for word, lemma in _pairs(text):
+            if lemma in self._known or len(word) < MIN_FUZZY_LEN or word.isdigit():
+                out.append(lemma)
                 continue
-            match = process.extractOne(token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-            fixed.append(match[0] if match else token)
-        return fixed
+            match = process.extractOne(word, self._form_list, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+            out.append(self._forms[match[0]] if match else lemma)
+        return out
 
     def rank(self, text: str, limit: int = 5) -> Tuple[List[str], List[Hit]]:
         """The question's content words and the best entries, best first (only entries with a shared word)."""
-        tokens = self.correct(words(text))
+        tokens = self.tokens(text)
         if not tokens or not self._owners.size:
             return tokens, []
         word_terms, word_weights = _query_vector(self._words, tokens)
@@ -248,11 +262,13 @@ _state = _State()
 
 
 def get_index() -> SearchIndex:
-    """The index for the current files; rebuilt (about a second) when a knowledge file changed."""
-    stamp = knowledge_module.fingerprint()
+    """The index for the current files; rebuilt (about a second) when a knowledge file changed.
+    Reads ``knowledge.KNOWLEDGE_DIR`` at call time (tests point it at a copy)."""
+    directory = knowledge_module.KNOWLEDGE_DIR
+    stamp = knowledge_module.fingerprint(directory)
     with _state.lock:
         if _state.index is None or _state.stamp != stamp:
-            _state.index = SearchIndex(knowledge_module.reload())
+            _state.index = SearchIndex(knowledge_module.load(directory))
             _state.stamp = stamp
         return _state.index
 
