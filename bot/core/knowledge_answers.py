@@ -33,7 +33,7 @@ def _appointment(topic: Topic, channel: Optional[str]) -> Optional[str]:
 
 def topic_answer(knowledge: Knowledge, topic: Topic, channel: Optional[str] = None) -> Answer:
     """The full answer to a topic: text, aspects, link, related topics as buttons."""
-    lines: List[str] = []
+    lines: List[str] = [topic.title]
     if topic.kind == Kind.elsewhere:
         lines.append(say("knowledge.elsewhere", channel, who=topic.elsewhere))
     lines.append(topic.answer.strip())
