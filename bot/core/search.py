@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,20 +50,30 @@ we wel welke wie wij wil willen zal ze zelf zich zijn zo zou zouden goeiedag dag
 dank merci help helpen vraag vragen weten info informatie iets iemand eigenlijk even gewoon
 kost kosten prijs betaal meebrengen nodig stad gent gentse aanvragen aanvraag doen
 nieuw nieuwe vernieuwen maken regelen
+worden wordt gaan gaat komen liggen ligt zitten zit staan staat zeggen vinden zien niks niets echt heel zeer erg
+precies juist misschien allemaal snel laat vandaag morgen gisteren er hoop soms altijd nooit af raken
+vorig vorige volgend volgende erin weet
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 #: Characters of a word before typo correction is tried (short words are too ambiguous).
-MIN_FUZZY_LEN = 5
-FUZZY_CUTOFF = 82
+MIN_FUZZY_LEN = 6
+FUZZY_CUTOFF = 85  # words of 8 characters or more
+SHORT_FUZZY_CUTOFF = 90  # 6-7 characters: one typo only
 
 # Decision thresholds, tuned on the examples in tests/test_search.py (never on a held-out set).
 MIN_SCORE = 0.20  # below: nothing plausible
 MARGIN = 0.08  # best minus second at least this: one clear answer
-LONG_QUESTION = 12  # content words; longer messages are answered on their main topic
+LONG_QUESTION = 20  # words; longer messages are answered on their main topic
 LONG_MARGIN = 0.03
+PLAUSIBLE_PHRASE = 0.5  # a title or synonym matched this well is plausible on its own
+COVERAGE = 0.5  # else this share of the question's word weight must be in the entry's text
+PHRASE_COVERAGE = 0.4  # ... and with a well-matched name, this share
+LONG_COVERAGE = 0.15
 MIXED_PHRASE = 0.35  # each of two topics must match one of its own names this well to ask "which?"
 PHRASE_WEIGHT = 0.6
 WORD_WEIGHT = 0.65  # inside a phrase score: words vs character n-grams
+#: Two subjects are joined: "verhuizen en een reispas", "terras, ook huisvuil".
+_JOINED = re.compile(r"\b(en|ook|plus|daarnaast|tevens|of)\b|,")
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +109,7 @@ class Hit:
     score: float
     phrase: float  # the best title/synonym match alone
     covered: FrozenSet[str]  # question words that occur in the best phrase
+    coverage: float = 1.0  # share of the question's word weight (idf) that occurs in the entry's text
 
 
 @dataclass
@@ -163,6 +175,9 @@ class SearchIndex:
         self._char_analyzer = self._chars.build_analyzer()
         self._doc_vocab = [frozenset(d) for d in documents]
         self._known = frozenset(self._words.vocabulary_)
+        # a word the index does not know weighs like a fairly rare word: it may be filler or the
+        # real subject of a question the city cannot answer
+        self._unknown_idf = float(np.percentile(self._words.idf_, 75))
         # every written form in the index with its lemma: typos are matched against what people
         # write ("gestoolen" ~ "gestolen" -> "stelen"), not against lemmas
         forms: Dict[str, str] = {}
@@ -181,7 +196,8 @@ class SearchIndex:
             if lemma in self._known or len(word) < MIN_FUZZY_LEN or word.isdigit():
                 out.append(lemma)
                 continue
-            match = process.extractOne(word, self._form_list, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+            cutoff = FUZZY_CUTOFF if len(word) >= 8 else SHORT_FUZZY_CUTOFF
+            match = process.extractOne(word, self._form_list, scorer=fuzz.ratio, score_cutoff=cutoff)
             out.append(self._forms[match[0]] if match else lemma)
         return out
 
@@ -198,6 +214,8 @@ class SearchIndex:
         document = _scores(self._documents, word_terms, word_weights)
         scores = PHRASE_WEIGHT * best_phrase + (1 - PHRASE_WEIGHT) * document
         query = frozenset(tokens)
+        weight = {t: self._idf(t) for t in query}
+        total = sum(weight.values()) or 1.0
         hits: List[Hit] = []
         for number in np.argsort(-scores):
             if len(hits) == limit or scores[number] <= 0:
@@ -208,25 +226,40 @@ class SearchIndex:
             start = self._starts[number]
             end = self._starts[number + 1] if number + 1 < len(self._starts) else len(phrase)
             top = start + int(np.argmax(phrase[start:end]))
+            shared = query & self._doc_vocab[number]
             hits.append(Hit(self.entries[number], float(scores[number]), float(best_phrase[number]),
-                            query & self._phrase_tokens[top]))
+                            query & self._phrase_tokens[top], sum(weight[t] for t in shared) / total))
         return tokens, hits
 
+    def _idf(self, token: str) -> float:
+        column = self._words.vocabulary_.get(token)
+        return float(self._words.idf_[column]) if column is not None else self._unknown_idf
+
     def decide(self, text: str) -> Decision:
-        tokens, hits = self.rank(text)
-        hits = [hit for hit in hits if hit.score >= MIN_SCORE]
+        tokens, ranked = self.rank(text)
+        long_question = len(text.split()) > LONG_QUESTION
+        ranked = [hit for hit in ranked if hit.score >= MIN_SCORE]
+        hits = [hit for hit in ranked if self._plausible(hit, long_question)]
         if not hits:
             return Decision("none")
         best = hits[0]
-        second = hits[1].score if len(hits) > 1 else 0.0
-        long_question = len(tokens) > LONG_QUESTION
-        if not long_question:
-            other = self._second_subject(best, hits[1:])
+        if not long_question and _JOINED.search(normalise(text)):
+            # the second subject only needs its own words: most of the question is about the first
+            other = self._second_subject(best, [hit for hit in ranked if hit is not best])
             if other is not None:
                 return Decision("mixed", [best, other])
+        second = hits[1].score if len(hits) > 1 else 0.0
         if best.score - second >= (LONG_MARGIN if long_question else MARGIN):
             return Decision("answer", [best])
         return Decision("choose", hits[:3])
+
+    @staticmethod
+    def _plausible(hit: Hit, long_question: bool) -> bool:
+        """Most of the question's weight is in the entry's text, or a name matched well and a fair
+        share is ("wie wint de ronde van vlaanderen" shares one word with a topic: not plausible)."""
+        if long_question:
+            return hit.coverage >= LONG_COVERAGE
+        return hit.coverage >= (PHRASE_COVERAGE if hit.phrase >= PLAUSIBLE_PHRASE else COVERAGE)
 
     def _second_subject(self, best: Hit, others: Sequence[Hit]) -> Optional[Hit]:
         """A close runner-up named in full by other words of the question, words the winner's own
