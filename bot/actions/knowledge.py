@@ -140,6 +140,17 @@ def answer_product_question(
     return _answer_entry(dispatcher, tracker, index, subject, aspect)
 
 
+def answer_if_found(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+    """Hook for "out of context" messages (a change or loose answer outside a task): a typed city
+    question the NLU took for one gets its answer; None keeps the out-of-context text."""
+    text = _text(tracker)
+    if not text:
+        return None
+    index = get_index()
+    decision = index.decide(text)
+    return _answer_decision(dispatcher, tracker, index, decision, "info") if decision.kind != "none" else None
+
+
 def _product_entry(index: SearchIndex, product: Product) -> Entry:
     entry = index.knowledge.entry(product.id)
     assert entry is not None, product.id  # every catalogue product is an entry

@@ -21,6 +21,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import latest_entity, latest_intent
+from bot.actions.knowledge import answer_if_found
 from bot.core.catalogue import Catalogue, Product, get_catalogue
 from bot.core.kafka import CHANNELS
 
@@ -277,6 +278,10 @@ class ActionOutOfContext(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        # knowledge hook: a city question taken for a loose answer ("ik wil mijn voornaam veranderen")
+        handled = answer_if_found(dispatcher, tracker)
+        if handled is not None:
+            return handled
         dispatcher.utter_message(
             text="Ik weet niet goed waar dat bij hoort. Dat gesprek is misschien al afgelopen. "
                  "Waarmee kan ik u helpen?",
