@@ -121,6 +121,8 @@ def answer_product_question(
             best = decision.best
             if decision.kind == "answer" and best and best.entry.id != mentioned.id and best.score - own >= MARGIN:
                 return _answer_entry(dispatcher, tracker, index, best.entry, aspect)
+            if decision.kind == "mixed" and mentioned.id in {hit.entry.id for hit in decision.hits}:
+                return _answer_decision(dispatcher, tracker, index, decision, aspect)  # "which one first?"
         if aspect == "where" and location:
             say(dispatcher, knowledge_answers.office_answer(catalogue, mentioned, location, _channel(tracker)))
             return _subject_events(_product_entry(index, mentioned))
