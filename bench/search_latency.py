@@ -7,7 +7,7 @@ synonyms, and synonyms borrowed from another topic, so the vocabulary and the ma
 content would. Then it times :meth:`SearchIndex.decide` on realistic questions (titles, synonyms,
 typos, long messages, nonsense) and prints the build time and p50/p95/max per message.
 
-    .venv/bin/python bench/search_latency.py [--topics 500] [--messages 2000]
+    .venv/bin/python bench/search_latency.py [--topics 500] [--messages 2000] [--knowledge DIR]
 
 Single-threaded, after one warm-up pass. Run it when the machine is otherwise idle (goal: p95 <= 5 ms).
 """
@@ -95,9 +95,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topics", type=int, default=500)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge directory (default: the shipped one)")
     args = parser.parse_args()
     rng = random.Random(42)
-    knowledge = synthetic(load(), args.topics, rng)
+    knowledge = synthetic(load(args.knowledge) if args.knowledge else load(), args.topics, rng)
     started = time.perf_counter()
     index = SearchIndex(knowledge)
     build = time.perf_counter() - started
