@@ -58,6 +58,10 @@ KAFKA_REPORTS = Counter(
     "gentinfo_kafka_reports", "KAFKA suggestions for administrative simplification, by outcome",
     ["outcome"],  # anonymous | with_contact | filed | failed (database)
 )
+REMINDERS = Counter(
+    "gentinfo_reminders", "Reminder and notification jobs handled by the reminder worker, by kind and outcome",
+    ["kind", "outcome"],  # appointment | kafka_status; sent | retry | failed | cancelled | expired | unknown
+)
 REPLAYS = Counter(
     "gentinfo_action_replays",
     "Form turns answered from the replay store: Rasa asked again for a turn whose answer it never got",
@@ -79,6 +83,10 @@ def booking(outcome: str) -> None:
 
 def kafka_report(outcome: str) -> None:
     KAFKA_REPORTS.labels(outcome=outcome).inc()
+
+
+def reminder(kind: str, outcome: str) -> None:
+    REMINDERS.labels(kind=kind, outcome=outcome).inc()
 
 
 def exposition() -> Tuple[bytes, str]:

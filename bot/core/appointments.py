@@ -30,7 +30,7 @@ from sqlalchemy import (CheckConstraint, Column, DateTime, ForeignKey, Index, In
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from bot.core import db
+from bot.core import db, reminders
 from bot.core.catalogue import Catalogue, Location, Product, get_catalogue
 from bot.core.contact import ContactKind, InvalidContact, normalise_contact, normalise_email, normalise_phone
 from bot.core.dates import BRUSSELS, DateRequest, format_day, format_moment, now_in_brussels
@@ -329,6 +329,11 @@ class SqlAppointmentBook:
         self._holidays = holidays.country_holidays("BE", language="nl")
         self._grid = timedelta(minutes=config.slot_grid_minutes)
 
+    @property
+    def engine(self) -> Engine:
+        """The database, for the reminder opt-in (``bot.core.reminders.opt_in``)."""
+        return self._engine
+
     # -- calendar ----------------------------------------------------------------------------------
     def window(self) -> Tuple[datetime, date]:
         """(earliest bookable start, last bookable day) as of now."""
@@ -536,6 +541,7 @@ class SqlAppointmentBook:
                     connection.execute(update(appointments).where(appointments.c.id == row.id).values(
                         location_id=slot.location_id, desk_group=group, desk_no=desk,
                         starts_at=_to_db(slot.starts_at), ends_at=_to_db(slot.ends_at)))
+                    reminders.on_rescheduled(connection, row.id, slot.starts_at, self._now())  # new day
                     return self._read(connection, current.reference)
             except IntegrityError:
                 continue
@@ -548,6 +554,7 @@ class SqlAppointmentBook:
             connection.execute(delete(appointment_desk_units).where(appointment_desk_units.c.appointment_id == row.id))
             connection.execute(update(appointments).where(appointments.c.id == row.id).values(
                 status=BookingStatus.cancelled.value))
+            reminders.on_cancelled(connection, row.id, self._now())  # no stale reminder
             return self._read(connection, row.reference)
 
     def _lock(self, connection: Connection, reference: str, contact: str) -> Row:

@@ -6,6 +6,7 @@ SQLAlchemy is 1.4 here (Rasa 3.6 pins it); we use its 2.0-style API (``future=Tr
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Optional
@@ -19,6 +20,8 @@ DEFAULT_SQLITE_PATH = ROOT / "var" / "gentinfo.db"
 
 #: All tables of the project register on this metadata, so ``create_schema`` makes them all.
 metadata = MetaData()
+#: Modules that define tables on ``metadata`` (imported by ``create_schema``).
+TABLE_MODULES = ("bot.core.appointments", "bot.core.kafka", "bot.core.reminders")
 
 
 def database_url() -> str:
@@ -50,4 +53,9 @@ def make_engine(url: Optional[str] = None, schema: Optional[str] = None) -> Engi
 
 def create_schema(engine: Engine) -> None:
     """Create every table that is missing (idempotent; safe to call at each start-up)."""
+    # Tables register on ``metadata`` when their module is imported; the reminder jobs refer to
+    # the appointments and KAFKA tables, so all three must be known whoever calls first.
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
+
     metadata.create_all(engine)

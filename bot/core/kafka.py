@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.types import TypeDecorator
 
-from bot.core import contact
+from bot.core import contact, reminders
 from bot.core.catalogue import Catalogue, get_catalogue
 from bot.core.db import metadata
 
@@ -608,6 +608,7 @@ class KafkaRegister:
             connection.execute(
                 status_changes.insert().values(suggestion_id=suggestion_id, status=status.value, note=note, changed_at=now)
             )
+            reminders.on_kafka_status(connection, suggestion_id, status.value, now)  # notify a consenting author
         logger.info("KAFKA suggestion %s: status %s", reference, status.value)
         return self.get(reference)
 
