@@ -62,7 +62,7 @@ reminder_jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("claim_token", String(32)),
     Column("claimed_until", DateTime),
-    Column("channel", String(16)),  # how it went out: telegram, whatsapp, whatsapp_template, sms, email
+    Column("channel", String(20)),  # how it went out: telegram, whatsapp, whatsapp_template, sms, email
     Column("last_error", String(120)),  # error class or provider code, never personal data
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),

@@ -7,6 +7,7 @@ realistic updates and posts them with the secret token header, as Telegram does.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
@@ -103,6 +104,9 @@ class FakeTelegram(FakeApi):
         self.webhook_secret = secrets.token_urlsafe(24)
         self.public_url = PUBLIC_URL
         self.webhook: Dict[str, Any] = {}
+        #: Seconds each sendMessage answer is held back after it was recorded (a slow API: a test
+        #: can kill a client while it waits for the answer to a message Telegram already took).
+        self.delay = 0.0
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
         app = web.Application()
@@ -147,6 +151,8 @@ class FakeTelegram(FakeApi):
         status, body = self._answer(request.match_info["token"], call)
         call.status = status
         self._recorder.add(call)
+        if self.delay and call.endpoint == "sendMessage":
+            await asyncio.sleep(self.delay)
         return web.json_response(body, status=status)
 
     def _answer(self, token: str, call: ApiCall) -> Tuple[int, Dict[str, Any]]:
