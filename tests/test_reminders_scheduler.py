@@ -162,6 +162,18 @@ def test_reminder_is_sent_once_the_day_before_at_the_send_hour_on_telegram(
     assert reminders.job_state(book.engine, booking.reference) == reminders.SENT
 
 
+def test_answering_again_updates_the_one_stored_answer_until_the_reminder_went_out(
+        book: SqlAppointmentBook, clock: Clock, run: Run) -> None:
+    booking = book_on(book, TUESDAY, TELEGRAM)
+    assert opt_in(book, booking, clock, enabled=False) == reminders.OFF
+    assert opt_in(book, booking, clock) == reminders.PENDING
+    clock.now = at(date(2026, 11, 30), 18)
+    assert run() == {"sent": 1}
+    assert opt_in(book, booking, clock, enabled=False) == reminders.SENT
+    with book.engine.connect() as connection:
+        assert len(connection.execute(select(reminders.reminder_jobs)).all()) == 1
+
+
 def test_no_answer_means_no_reminder_and_no_means_off(book: SqlAppointmentBook, clock: Clock, run: Run,
                                                       fake_telegram: FakeTelegram) -> None:
     asked_no = book_on(book, TUESDAY, TELEGRAM)

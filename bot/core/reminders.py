@@ -162,10 +162,14 @@ def opt_in(engine: Engine, reference: str, enabled: bool = True, *, now: Optiona
                   "claim_token": None, "claimed_until": None, "last_error": None, "updated_at": to_db(now)}
         changed = connection.execute(update(reminder_jobs).where(
             reminder_jobs.c.appointment_id == row.id, reminder_jobs.c.state != SENT).values(**values)).rowcount
-        if not changed and connection.execute(select(reminder_jobs.c.id).where(
-                reminder_jobs.c.appointment_id == row.id)).first() is None:
-            connection.execute(insert(reminder_jobs).values(kind=KIND_APPOINTMENT, appointment_id=row.id,
-                                                            created_at=to_db(now), **values))
+        if changed:
+            return state
+        stored = connection.execute(select(reminder_jobs.c.state).where(
+            reminder_jobs.c.appointment_id == row.id)).scalar()
+        if stored is not None:
+            return str(stored)  # already sent: a late second answer changes nothing
+        connection.execute(insert(reminder_jobs).values(kind=KIND_APPOINTMENT, appointment_id=row.id,
+                                                        created_at=to_db(now), **values))
         return state
 
 
