@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from datetime import timedelta
 from types import FrameType
 from typing import List, Optional
@@ -49,7 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     poll = _seconds("GENTINFO_REMINDER_POLL_SECONDS", 30.0)
     lease = _seconds("GENTINFO_REMINDER_LEASE_SECONDS", 300.0)
     engine = db.make_engine()
-    db.create_schema(engine)
+    try:
+        db.create_schema(engine)
+    except Exception:  # another process of scripts/run created the same table at the same moment
+        time.sleep(1.0)
+        db.create_schema(engine)
     notifier = ChannelNotifier()
     if not notifier.routes:
         logger.warning("no channel configured for reminders (TELEGRAM_*, TWILIO_*, GENTINFO_SMTP_*): jobs wait")

@@ -463,3 +463,32 @@ def test_opt_in_for_an_unknown_reference_stores_nothing(db_engine: Engine, clock
     with db_engine.begin() as connection:  # hooks on unknown ids are harmless no-ops
         reminders.on_cancelled(connection, 424242, clock())
         connection.execute(update(reminders.reminder_jobs).values(state=reminders.OFF))
+
+
+def test_kafka_status_reaches_a_consenting_telegram_author_in_their_chat(
+        db_engine: Engine, clock: Clock, run: Run, fake_telegram: FakeTelegram, mailbox: Mailbox) -> None:
+    register = KafkaRegister(db_engine, clock=clock)
+    named = register.file_suggestion("Het formulier voor een parkeerkaart is veel te lang", consent=True,
+                                     contact_email=EMAIL, channel="telegram", conversation_id=TELEGRAM)
+    register.update_status(named.reference, "uitgevoerd", note="intern: niet voor de burger")
+    assert run() == {"sent": 1}
+    [call] = fake_telegram.sent()
+    assert call.params["chat_id"] == str(CHAT_ID) and "reply_markup" not in call.params
+    assert named.reference in call.params["text"] and "'Uitgevoerd'" in call.params["text"]
+    assert "intern" not in call.params["text"] and mailbox.messages == []
+
+
+def test_kafka_status_outside_the_whatsapp_window_uses_its_own_template(
+        db_engine: Engine, clock: Clock, env: Dict[str, str], fake_twilio: FakeTwilio) -> None:
+    register = KafkaRegister(db_engine, clock=clock)
+    named = register.file_suggestion("Het formulier voor een parkeerkaart is veel te lang", consent=True,
+                                     contact_phone=PHONE, channel="whatsapp", conversation_id=WHATSAPP)
+    register.update_status(named.reference, "afgewezen")
+    runner = Run(db_engine, clock, env, settings=Settings(hour=time(18), kafka_content_sid=TEMPLATE_SID))
+    try:
+        assert runner() == {"sent": 1}
+    finally:
+        runner.notifier.close()
+    [call] = fake_twilio.calls
+    assert (call.params["To"], call.params["ContentSid"]) == (WHATSAPP, TEMPLATE_SID)
+    assert json.loads(call.params["ContentVariables"]) == {"1": named.reference, "2": "Afgewezen"}
