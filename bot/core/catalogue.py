@@ -203,9 +203,17 @@ def load(path: Path = CATALOGUE_PATH) -> Catalogue:
 
 
 @lru_cache(maxsize=1)
-def get_catalogue() -> Catalogue:
-    """The catalogue, read once per process (actions call this on every turn)."""
+def file_catalogue() -> Catalogue:
+    """The catalogue file, read once per process."""
     return load()
+
+
+def get_catalogue() -> Catalogue:
+    """The catalogue (actions call this on every turn): the newest version published in the content
+    studio, else the file (bot/core/content_store.py; late import, it validates with this module)."""
+    from bot.core.content_store import live
+
+    return live("catalogue", file_catalogue)
 
 
 def main(argv: List[str]) -> int:

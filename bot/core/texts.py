@@ -120,14 +120,22 @@ def load(path: Path = TEXTS_PATH, defaults: Optional[Mapping[str, str]] = None) 
 
 
 @lru_cache(maxsize=1)
-def get_texts() -> Texts:
-    """The copy, read once per process (every action and connector asks on every turn)."""
+def file_texts() -> Texts:
+    """The texts file, read once per process."""
     return load()
+
+
+def get_texts() -> Texts:
+    """The copy (every action and connector asks on every turn): the newest version published in
+    the content studio, else the file (bot/core/content_store.py)."""
+    from bot.core.content_store import live
+
+    return live("texts", file_texts)
 
 
 def reload() -> Texts:
     """Read the file again (after the content team changed it)."""
-    get_texts.cache_clear()
+    file_texts.cache_clear()
     return get_texts()
 
 
