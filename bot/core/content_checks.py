@@ -213,3 +213,28 @@ def build_knowledge(docs: Mapping[str, Any], catalogue: catalogue_module.Catalog
     knowledge = module.Knowledge(domains, catalogue)
     module._check(knowledge)
     return knowledge
+
+
+# --- topics across documents -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicRef:
+    """Where a topic lives: a catalogue product (``catalogue``, ``products``) or a knowledge topic."""
+
+    document: str
+    list_key: str
+    index: int
+
+
+def topic_refs(docs: Mapping[str, Any]) -> Dict[str, TopicRef]:
+    """Every topic id of a document set: the catalogue's products and the knowledge files' topics."""
+    refs: Dict[str, TopicRef] = {}
+    for name in sorted(docs):
+        data = docs[name]
+        list_key = "products" if name == "catalogue" else "topics" if name.startswith(KNOWLEDGE_PREFIX) else ""
+        items = data.get(list_key) if list_key and isinstance(data, Mapping) else None
+        for index, item in enumerate(items or []):
+            if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+                refs.setdefault(item["id"], TopicRef(name, list_key, index))
+    return refs
