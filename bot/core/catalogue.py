@@ -205,7 +205,7 @@ def load(path: Path = CATALOGUE_PATH) -> Catalogue:
 @lru_cache(maxsize=1)
 def file_catalogue() -> Catalogue:
     """The catalogue file, read once per process."""
-    return load()
+    return load(CATALOGUE_PATH)
 
 
 def get_catalogue() -> Catalogue:

@@ -15,6 +15,7 @@ import importlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -75,8 +76,14 @@ def file_document(name: str) -> Optional[Any]:
         return None
     if not path.is_file():
         return None
+    return json.loads(_file_json(path, path.stat().st_mtime_ns))  # a fresh copy: callers edit it
+
+
+@lru_cache(maxsize=64)
+def _file_json(path: Path, mtime_ns: int) -> str:
+    """The file as JSON text, parsed once per modification (YAML parsing is slow)."""
     with path.open(encoding="utf-8") as handle:
-        return plain(yaml.safe_load(handle) or {})
+        return json.dumps(plain(yaml.safe_load(handle) or {}), ensure_ascii=False)
 
 
 def file_names() -> List[str]:
@@ -108,8 +115,9 @@ def _flat_texts(tree: Any) -> Dict[str, Dict[str, str]]:
 
 
 def _check_texts(tree: Any, reference: Any) -> List[Problem]:
-    """The CLI's checks, plus: a text may only use placeholders its published version (or the
-    contact details) had, because the code fills exactly those; and no key may disappear."""
+    """The CLI's checks, plus: a text may only use the placeholders of the file's version (or the
+    contact details), because the code released with that file fills exactly those; and no key of
+    the file may disappear, because the code asks for it."""
     try:
         entries = _flat_texts(tree)
     except texts_module.TextsError as error:
@@ -180,11 +188,11 @@ def _blame(message: str, names: List[str]) -> str:
     return names[0]
 
 
-def validate(docs: Mapping[str, Any], reference: Optional[Mapping[str, Any]] = None) -> List[Problem]:
-    """Every problem of a complete document set; ``reference`` is the published set (texts rule)."""
+def validate(docs: Mapping[str, Any]) -> List[Problem]:
+    """Every problem of a complete document set."""
     catalogue, problems = _check_catalogue(docs.get("catalogue"))
     if "texts" in docs:
-        problems += _check_texts(docs["texts"], (reference or {}).get("texts"))
+        problems += _check_texts(docs["texts"], file_document("texts"))
     problems += _check_knowledge(docs, catalogue)
     return problems
 

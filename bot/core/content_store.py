@@ -189,7 +189,7 @@ class ContentStore:
             connection.execute(query.where(content_drafts.c.name == name) if name else query)
 
     def problems(self) -> List[Problem]:
-        return content_checks.validate(self.working_set(), self.published_set())
+        return content_checks.validate(self.working_set())
 
     def draft_diff(self) -> Dict[str, str]:
         return {d.name: unified(d.name, self.published(d.name), d.data) for d in self.drafts()}
@@ -219,7 +219,7 @@ class ContentStore:
         changed = {n: d for n, d in target.items() if d is not None and _dump(d) != _dump(now.get(n))}
         if not changed:
             raise ContentError("Deze versie is al de gepubliceerde inhoud.")
-        problems = content_checks.validate({**now, **changed}, now)
+        problems = content_checks.validate({**now, **changed})
         if problems:  # code changed since then (e.g. a text key was added): say so instead of breaking
             raise ContentError("Deze versie past niet meer bij de huidige assistent.", problems)
         release = self._write(author, f"Terug naar versie {release_id}", changed, rollback_of=release_id, drafts=[])

@@ -122,7 +122,7 @@ def load(path: Path = TEXTS_PATH, defaults: Optional[Mapping[str, str]] = None) 
 @lru_cache(maxsize=1)
 def file_texts() -> Texts:
     """The texts file, read once per process."""
-    return load()
+    return load(TEXTS_PATH)
 
 
 def get_texts() -> Texts:
