@@ -43,7 +43,7 @@ STATIC = HERE / "static"
 ACCOUNTS = web.AppKey("accounts", Accounts)
 HANDOFF = web.AppKey("handoff", HandoffStore)
 
-PUBLIC_PATHS = frozenset({"/login", "/static/studio.css"})
+PUBLIC_PATHS = frozenset({"/login", "/static/studio.css", "/static/favicon.svg"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOGIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -197,5 +197,6 @@ def make_app(engine: Engine, redis_store: HandoffStore, users: Dict[str, str], r
     router.add_get("/", index)
     router.add_get("/static/studio.css", _asset("studio.css", "text/css"))
     router.add_get("/static/studio.js", _asset("studio.js", "application/javascript"))
+    router.add_get("/static/favicon.svg", _asset("favicon.svg", "image/svg+xml"))
     api.add_routes(router)
     return app

@@ -157,7 +157,8 @@ async function loadLocations() {
   const data = await api("GET", "/api/locations");
   $("locaties").replaceChildren(...data.locations.map((loc) => el("li", {},
     el("button", { type: "button", class: "link", onclick: () => openLocation(loc.id), text: loc.name }))));
-  $("sluitingsdagen").replaceChildren(...data.closing_days.map(closingRow));
+  $("sluitingsdagen").replaceChildren();
+  for (const day of data.closing_days) $("sluitingsdagen").append(closingRow(day));  // one by one: rows are numbered
 }
 
 function closingRow(day) {
@@ -299,12 +300,20 @@ async function discard() {
 
 async function loadVersions() {
   const data = await api("GET", "/api/versions");
-  $("versies").replaceChildren(...data.versions.map((v) => el("tr", {},
-    el("td", { text: String(v.id) }), el("td", { text: new Date(v.published_at).toLocaleString("nl-BE") }),
-    el("td", { text: v.author }), el("td", { text: v.note }), el("td", { text: v.documents.join(", ") }),
+  const newest = data.versions.length ? data.versions[0].id : 0;
+  const back = (id) => (isAdmin && id !== newest
+    ? el("button", { type: "button", text: "Terugzetten", "aria-label": `Terugzetten naar versie ${id}`, onclick: () => rollback(id) }) : null);
+  const rows = data.versions.map((v) => el("tr", {},
+    el("td", { text: v.id === newest ? `${v.id} (online)` : String(v.id) }),
+    el("td", { text: new Date(v.published_at).toLocaleString("nl-BE") }),
+    el("td", { text: v.author }), el("td", { text: v.note }),
+    el("td", { text: v.documents.join(", ") }),
     el("td", {},
       el("button", { type: "button", class: "tweede", text: "Wijzigingen", "aria-label": `Wijzigingen van versie ${v.id}`, onclick: () => showDiff(v.id) }),
-      isAdmin ? el("button", { type: "button", text: "Terugzetten", "aria-label": `Terugzetten naar versie ${v.id}`, onclick: () => rollback(v.id) }) : null))));
+      back(v.id))));
+  rows.push(el("tr", {}, el("td", { text: newest ? "0" : "0 (online)" }), el("td", { text: "–" }), el("td", { text: "–" }),
+    el("td", { text: "De bestanden van de release (git)" }), el("td", { text: "" }), el("td", {}, back(0))));
+  $("versies").replaceChildren(...rows);
 }
 
 async function showDiff(id) {
