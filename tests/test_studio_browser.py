@@ -7,6 +7,8 @@ Saves ``tests/artifacts/studio-*.png``.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Iterator, List
 
@@ -17,13 +19,27 @@ from bot.core import catalogue as catalogue_module
 from bot.core import content_store, db, insights, unanswered
 from bot.core import texts as texts_module
 from tests.test_console_api import PASSWORDS
-from tests.test_console_browser import ARTIFACTS, browser  # noqa: F401 - fixture
+from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_studio_api import Studio
 
 pytestmark = pytest.mark.browser
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 LINK_XSS = 'https://stad.gent/"><img/src=x/onerror=window.__xss=3>'
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} not found (CI must install Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} not found (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture
@@ -73,10 +89,10 @@ def _no_script_ran(page) -> None:  # type: ignore[no-untyped-def]
     assert page.locator("main img, main script").count() == 0
 
 
-def test_edit_preview_publish_serve_and_roll_back(browser, studio: Studio) -> None:
+def test_edit_preview_publish_serve_and_roll_back(chromium, studio: Studio) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser, studio, "an")
+    page = _page(chromium, studio, "an")
     _open_topic(page, "Reispas")
     expect(page.locator("#onderwerp-titel")).to_have_text("Reispas")
     page.get_by_label("Prijs").fill("88 euro")
@@ -110,7 +126,7 @@ def test_edit_preview_publish_serve_and_roll_back(browser, studio: Studio) -> No
     expect(page.locator("#versies tr")).to_have_count(2)  # version 1 and the files (0)
     expect(page.locator("#versies")).to_contain_text("Nieuwe prijs reispas")
     assert page.get_by_role("button", name="Terugzetten naar versie 0").count() == 0  # editors do not roll back
-    admin = _page(browser, studio, "bert")
+    admin = _page(chromium, studio, "bert")
     admin.get_by_role("button", name="Versies").click()
     admin.get_by_role("button", name="Wijzigingen van versie 1").click()
     expect(admin.locator("#versie-diff")).to_contain_text("€ 88 (indicatief)")
@@ -125,10 +141,10 @@ def test_edit_preview_publish_serve_and_roll_back(browser, studio: Studio) -> No
     assert page.problems == [] and admin.problems == [], (page.problems, admin.problems)  # type: ignore[attr-defined]
 
 
-def test_an_agent_can_read_but_not_change(browser, studio: Studio) -> None:
+def test_an_agent_can_read_but_not_change(chromium, studio: Studio) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser, studio, "agent01")
+    page = _page(chromium, studio, "agent01")
     expect(page.locator("#rol")).to_have_text("agent")
     _open_topic(page, "Reispas")
     expect(page.get_by_label("Prijs")).to_have_attribute("readonly", "")
@@ -143,13 +159,13 @@ def test_an_agent_can_read_but_not_change(browser, studio: Studio) -> None:
     assert [p for p in page.problems if "403" not in p] == []  # type: ignore[attr-defined]
 
 
-def test_script_in_every_editable_field_stays_text(browser, studio: Studio) -> None:
+def test_script_in_every_editable_field_stays_text(chromium, studio: Studio) -> None:
     from playwright.sync_api import expect
 
     unanswered.record(studio.engine, f"{XSS} waar is het zwembad", channel="webchat", reason="fallback")
     insights.record(studio.engine, "topic", key=XSS)
     insights.record(studio.engine, "kafka_report", key=XSS)
-    page = _page(browser, studio, "bert")
+    page = _page(chromium, studio, "bert")
 
     _open_topic(page, "Reispas")
     form = page.locator("#onderwerp-form")
@@ -215,12 +231,12 @@ def test_script_in_every_editable_field_stays_text(browser, studio: Studio) -> N
     assert page.problems == [], page.problems  # type: ignore[attr-defined]
 
 
-def test_unanswered_question_to_synonym_answers_after_publish(browser, studio: Studio) -> None:
+def test_unanswered_question_to_synonym_answers_after_publish(chromium, studio: Studio) -> None:
     from playwright.sync_api import expect
 
     for text in ("callcenter van de stad", "het callcenter van de stad?", "mijn naam is Jan, callcenter van stad gent"):
         unanswered.record(studio.engine, text, channel="webchat", reason="fallback")
-    page = _page(browser, studio, "an")
+    page = _page(chromium, studio, "an")
     page.get_by_role("button", name="Onbeantwoorde vragen").click()
     cluster = page.locator("#clusters li.cluster").first
     expect(cluster).to_contain_text("3 vragen")
