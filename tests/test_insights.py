@@ -145,3 +145,21 @@ def test_an_empty_period_has_no_rates(db_engine: Engine) -> None:
     figures = insights.summary(db_engine, DAY, DAY)
     assert figures["conversations"] == 0 and figures["answered_alone"] is None and figures["fallback_rate"] is None
     assert figures["wait_seconds"] == {"count": 0, "median": None, "p95": None}
+
+
+def test_note_records_on_the_process_database_and_never_raises(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core import unanswered
+
+    monkeypatch.setenv("GENTINFO_DATABASE_URL", f"sqlite:///{tmp_path / 'process.db'}")
+    monkeypatch.setattr(insights, "_engine", None)
+    insights.note("message", channel="webchat", at=AT)
+    unanswered.note("mijn gsm is 0470 12 34 56", channel="webchat", reason="fallback")
+    engine = insights.default_engine()
+    assert insights.summary(engine, DAY, DAY)["messages"] == 1
+    assert [c.phrasings[0][0] for c in unanswered.clusters(engine)] == ["mijn gsm is [telefoonnummer]"]
+    with engine.begin() as connection:  # the database breaks: the conversation goes on
+        connection.exec_driver_sql("drop table insight_events")
+        connection.exec_driver_sql("drop table unanswered_questions")
+    insights.note("message", channel="webchat", at=AT)
+    unanswered.note("nog een vraag", channel="webchat", reason="fallback")
+    monkeypatch.setattr(insights, "_engine", None)

@@ -24,8 +24,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 import secrets
+import threading
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 from zoneinfo import ZoneInfo
@@ -33,8 +35,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core import db
 from bot.core.db import insight_daily, insight_events
+
+logger = logging.getLogger(__name__)
 
 CITY_TZ = ZoneInfo("Europe/Brussels")
 RAW_DAYS_ENV = "GENTINFO_INSIGHTS_RAW_DAYS"
@@ -78,6 +84,30 @@ def record(engine: Engine, kind: str, *, channel: str = "", key: str = "", value
     with engine.begin() as connection:
         statement = _insert(connection)(insight_events).values(**values).on_conflict_do_nothing()
         return bool(connection.execute(statement).rowcount)
+
+
+_engine_lock = threading.Lock()
+_engine: Optional[Engine] = None
+
+
+def default_engine() -> Engine:
+    """The process's database (``GENTINFO_DATABASE_URL``), tables created once."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            engine = db.make_engine()
+            db.create_schema(engine)
+            _engine = engine
+        return _engine
+
+
+def note(kind: str, **values: Any) -> None:
+    """:func:`record` on the process's database for the actions, connectors and console: a failing
+    statistic is logged and never breaks a conversation."""
+    try:
+        record(default_engine(), kind, **values)
+    except (SQLAlchemyError, OSError) as error:
+        logger.warning("insights: %s event not recorded (%s)", kind, type(error).__name__)
 
 
 def record_many(engine: Engine, events: Iterable[Dict[str, Any]]) -> int:

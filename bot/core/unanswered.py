@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import phonenumbers
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.catalogue import normalise
 from bot.core.content_checks import KNOWLEDGE_PREFIX, topic_refs
@@ -163,6 +164,17 @@ def record(engine: Engine, text: str, *, channel: str, reason: str, topic_guess:
             asked_at=now or _now(), text=cleaned, channel=(channel or "")[:20], reason=reason,
             topic_guess=(topic_guess or None) and topic_guess[:80], status="open"))
     return int(result.inserted_primary_key[0])
+
+
+def note(text: str, *, channel: str, reason: str, topic_guess: Optional[str] = None) -> None:
+    """:func:`record` on the process's database, for the actions: a failure is logged (without the
+    text), never raised, so the citizen still gets the fallback answer."""
+    from bot.core.insights import default_engine
+
+    try:
+        record(default_engine(), text, channel=channel, reason=reason, topic_guess=topic_guess)
+    except (SQLAlchemyError, OSError) as error:
+        logger.warning("unanswered: question not stored (%s)", type(error).__name__)
 
 
 def purge(engine: Engine, now: Optional[datetime] = None, days: Optional[int] = None) -> int:
