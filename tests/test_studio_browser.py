@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -18,6 +19,7 @@ import yaml
 from bot.core import catalogue as catalogue_module
 from bot.core import content_store, db, insights, unanswered
 from bot.core import texts as texts_module
+from bot.core.content_store import ContentStore
 from tests.test_console_api import PASSWORDS
 from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_studio_api import Studio
@@ -249,3 +251,43 @@ def test_unanswered_question_to_synonym_answers_after_publish(chromium, studio: 
     expect(page.locator("#melding")).to_contain_text("gepubliceerd")
     assert catalogue_module.get_catalogue().find_product("het callcenter van de stad").id == "gentinfo"
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_published_price_reaches_the_assistant_on_the_rest_channel(chromium, studio: Studio, trained_model) -> None:
+    """The real action server and Rasa server read the studio's database (GENTINFO_CONTENT_STORE=1):
+    a publish changes their answer without restart or retraining; a rollback changes it back."""
+    from playwright.sync_api import expect
+
+    from tests.assistant import start_assistant
+
+    env = {"GENTINFO_DATABASE_URL": str(studio.engine.url), "GENTINFO_CONTENT_STORE": "1",
+           "GENTINFO_CONTENT_POLL_SECONDS": "0.5"}
+    running = start_assistant(trained_model, env)
+    try:
+        original = catalogue_module.file_catalogue().product("reispas").price
+        assert original in running.texts("studio-e2e-1", "hoeveel kost een reispas?")
+
+        page = _page(chromium, studio, "an")
+        _open_topic(page, "Reispas")
+        page.locator("#onderwerp-form").get_by_label("Prijs", exact=True).fill("€ 77 (indicatief, studio)")
+        page.get_by_role("button", name="Concept bewaren").click()
+        expect(page.locator("#melding")).to_have_text("Concept bewaard. Klaar om te publiceren.")
+        assert original in running.texts("studio-e2e-2", "hoeveel kost een reispas?")  # a draft is not served
+        page.get_by_role("button", name="Publiceren").first.click()
+        page.locator("#publiceer").click()
+        expect(page.locator("#melding")).to_contain_text("Versie 1 is gepubliceerd")
+
+        def answer_contains(text: str, sender: str) -> bool:
+            deadline = time.monotonic() + 15  # the processes poll the version every 0.5 s
+            while time.monotonic() < deadline:
+                if text in running.texts(sender, "hoeveel kost een reispas?"):
+                    return True
+                time.sleep(0.3)
+            return False
+
+        assert answer_contains("€ 77 (indicatief, studio)", "studio-e2e-3")
+        ContentStore(studio.engine).rollback(0, "bert")  # (the API's rollback is tested above)
+        assert answer_contains(original, "studio-e2e-4")
+        assert page.problems == []  # type: ignore[attr-defined]
+    finally:
+        running.stop()
