@@ -240,3 +240,13 @@ def test_texts_are_listed_and_a_missing_key_is_refused(studio: Studio) -> None:
     assert "channels" in editor.ok("GET", "/api/texts")
     response = editor.send("PUT", "/api/texts/bestaat.niet", {"variants": {"default": "x"}})
     assert response.status_code == 400 and response.json()["error"] == "bad_form"
+
+
+def test_roles_configuration_is_checked() -> None:
+    from channels.studio.roles import ConfigError, load_roles
+
+    assert load_roles("", USERS) == {}
+    assert load_roles('{"an": "admin"}', USERS) == {"an": "admin"}
+    for broken in ('{"an": "baas"}', '{"niemand": "editor"}', "[1]", "{kapot", "/bestaat/niet.json"):
+        with pytest.raises(ConfigError):
+            load_roles(broken, USERS)
