@@ -107,6 +107,8 @@ def start_assistant(model: Path, extra_env: Optional[Mapping[str, str]] = None) 
             [
                 sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(rasa_port),
                 "--interface", "127.0.0.1", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+                # Rasa's HTTP API (loopback only, tests): tests/test_knowledge_eval.py reads the tracker
+                "--enable-api",
             ],
             cwd=ROOT, env=env, stdout=rasa_log, stderr=subprocess.STDOUT,
         )
