@@ -95,9 +95,11 @@ def offered_topics(messages: List[Dict[str, Any]]) -> List[str]:
 def ask(assistant, text: str) -> Outcome:
     sender = f"web:{uuid.uuid4()}"
     messages = assistant.rest(sender, text, timeout=TURN_TIMEOUT)
-    response = requests.get(f"{assistant.url}/conversations/{quote(sender, safe='')}/tracker", timeout=30)
+    response = requests.get(f"{assistant.url}/conversations/{quote(sender, safe=':')}/tracker", timeout=30)
     response.raise_for_status()
     events = response.json()["events"]
+    # a tracker without the message would silently count as "no topic, no form"
+    assert any(e.get("event") == "user" for e in events), f"no tracker found for {sender}"
     slots: Dict[str, str] = {}
     form = None
     for event in events:
